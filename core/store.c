@@ -1,0 +1,1005 @@
+/*
+ * store.c: every SQL statement of payrun, over SQLite.
+ *
+ * Durability settings are chosen for money, not speed: WAL with
+ * synchronous=FULL (a committed close survives power loss), foreign keys
+ * enforced, and a busy timeout so that a second process waits for the
+ * write lock and then fails with EXIT_TEMPFAIL instead of corrupting
+ * anything. Each table carries `org`, and every index that a query uses
+ * starts with it; the org is bound from the handle, never from a caller.
+ *
+ * The audit chain head (last seq and hash per org) is kept in its own
+ * table and updated with every append, so deleting the newest events is
+ * caught by verify too, not only edits in the middle.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "sha256.h"
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    char org[65];
+    int in_tx;
+};
+
+/* Migrations, applied in order; migration i brings user_version to i + 1. */
+static const char *const migrations[] = {
+    /* 1: the first schema. */
+    "CREATE TABLE partners ("
+    "  org TEXT NOT NULL,"
+    "  partner_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL CHECK (type IN ('affiliate','referral','reseller','integration')),"
+    "  tier TEXT NOT NULL CHECK (tier IN ('bronze','silver','gold','platinum')),"
+    "  commission_rate INTEGER NOT NULL CHECK (commission_rate BETWEEN 0 AND 100000000),"
+    "  status TEXT NOT NULL CHECK (status IN ('active','inactive','pending')),"
+    "  currency TEXT NOT NULL CHECK (length(currency) = 3),"
+    "  email TEXT NOT NULL,"
+    "  routing_number TEXT, account_number TEXT, iban TEXT, bic TEXT, account_name TEXT,"
+    "  PRIMARY KEY (org, partner_id)"
+    ");"
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org TEXT NOT NULL,"
+    "  period TEXT NOT NULL,"
+    "  pipeline TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  config_digest TEXT NOT NULL,"
+    "  input_digests TEXT NOT NULL DEFAULT '{}',"
+    "  clock TEXT NOT NULL,"
+    "  started_at TEXT NOT NULL,"
+    "  ended_at TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  counts TEXT NOT NULL DEFAULT '{}'"
+    ");"
+    "CREATE INDEX runs_by_period ON runs (org, period, pipeline);"
+    "CREATE TABLE attribution_lines ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org TEXT NOT NULL,"
+    "  period TEXT NOT NULL,"
+    "  run_id INTEGER NOT NULL REFERENCES runs (id),"
+    "  source_line INTEGER NOT NULL,"
+    "  deal_id TEXT NOT NULL,"
+    "  deal_name TEXT NOT NULL,"
+    "  deal_status TEXT NOT NULL CHECK (deal_status IN ('won','lost','open')),"
+    "  closed_on TEXT NOT NULL,"
+    "  partner_id TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  percentage TEXT NOT NULL,"
+    "  attributed_amount INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  product_line TEXT,"
+    "  UNIQUE (org, period, deal_id, partner_id),"
+    "  FOREIGN KEY (org, partner_id) REFERENCES partners (org, partner_id)"
+    ");"
+    "CREATE INDEX attribution_by_partner ON attribution_lines (org, period, partner_id);"
+    "CREATE TABLE payouts ("
+    "  id TEXT PRIMARY KEY,"
+    "  org TEXT NOT NULL,"
+    "  period TEXT NOT NULL,"
+    "  partner_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('commission','manual')),"
+    "  amount INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending_approval','approved','rejected',"
+    "                                         'processing','paid','failed')),"
+    "  approvals_required INTEGER NOT NULL DEFAULT 1 CHECK (approvals_required >= 0),"
+    "  created_at TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  approved_at TEXT, approved_by TEXT,"
+    "  rejected_reason TEXT,"
+    "  processing_at TEXT, paid_at TEXT, failed_at TEXT, failed_reason TEXT,"
+    "  reference TEXT,"
+    "  notes TEXT NOT NULL DEFAULT '',"
+    "  run_id INTEGER REFERENCES runs (id),"
+    "  UNIQUE (org, period, partner_id, kind),"
+    "  FOREIGN KEY (org, partner_id) REFERENCES partners (org, partner_id)"
+    ");"
+    "CREATE INDEX payouts_by_status ON payouts (org, status, period);"
+    "CREATE TABLE commission_lines ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org TEXT NOT NULL,"
+    "  period TEXT NOT NULL,"
+    "  attribution_line_id INTEGER NOT NULL REFERENCES attribution_lines (id),"
+    "  partner_id TEXT NOT NULL,"
+    "  payout_id TEXT REFERENCES payouts (id),"
+    "  rule TEXT NOT NULL,"
+    "  rate INTEGER NOT NULL,"
+    "  exact TEXT NOT NULL,"
+    "  amount INTEGER,"
+    "  carried_to TEXT,"
+    "  carry_reason TEXT"
+    ");"
+    "CREATE INDEX commission_by_payout ON commission_lines (org, payout_id);"
+    "CREATE INDEX commission_by_partner ON commission_lines (org, partner_id, period);"
+    "CREATE TABLE approvals ("
+    "  org TEXT NOT NULL,"
+    "  payout_id TEXT NOT NULL REFERENCES payouts (id),"
+    "  approver TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  rule TEXT,"
+    "  PRIMARY KEY (org, payout_id, approver)"
+    ");"
+    "CREATE TABLE audit_events ("
+    "  org TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  entity_type TEXT NOT NULL,"
+    "  entity_id TEXT NOT NULL,"
+    "  metadata TEXT NOT NULL,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  PRIMARY KEY (org, seq)"
+    ");"
+    "CREATE INDEX audit_by_entity ON audit_events (org, entity_id);"
+    "CREATE TABLE audit_heads ("
+    "  org TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL"
+    ");",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int db_fail(store *s, pr_err *err, const char *what)
+{
+    int rc = sqlite3_extended_errcode(s->db);
+    int prc = rc & 0xff;
+
+    if (prc == SQLITE_BUSY || prc == SQLITE_LOCKED) {
+        pr_err_set(err, EXIT_TEMPFAIL, "database \"%s\" is busy: %s", s->path, what);
+        return pr_err_hint(err, "another payrun is writing to it; run again when it is done "
+                                "(or raise busy_timeout_ms)");
+    }
+    if (prc == SQLITE_CONSTRAINT)
+        return pr_err_set(err, EXIT_DATAERR, "%s: %s", what, sqlite3_errmsg(s->db));
+    if (prc == SQLITE_FULL || prc == SQLITE_IOERR)
+        return pr_err_set(err, EXIT_IOERR, "database \"%s\": %s: %s", s->path, what,
+                          sqlite3_errmsg(s->db));
+    return pr_err_set(err, EXIT_SOFTWARE, "database \"%s\": %s: %s", s->path, what,
+                      sqlite3_errmsg(s->db));
+}
+
+static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return db_fail(s, err, "prepare");
+    }
+    return 0;
+}
+
+static int exec(store *s, const char *sql, pr_err *err)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_free(msg);
+        return db_fail(s, err, sql);
+    }
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL || v[0] == '\0')
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    if (t == NULL)
+        dst[0] = '\0';
+    else
+        snprintf(dst, cap, "%s", (const char *)t);
+}
+
+static int user_version(store *s, int *out, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st, "PRAGMA user_version", err) != 0)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read schema version");
+    }
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int migrate(store *s, pr_err *err)
+{
+    int v;
+    char sql[64];
+
+    /* The common case, an up-to-date schema, needs no write lock: opening
+     * a database to read it must not wait for a writer. */
+    if (user_version(s, &v, err) != 0)
+        return -1;
+    if (v == N_MIGRATIONS)
+        return 0;
+    if (exec(s, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (user_version(s, &v, err) != 0)
+        goto fail;
+    if (v > N_MIGRATIONS) {
+        pr_err_set(err, EXIT_CONFIG,
+                   "database \"%s\" has schema version %d; this payrun knows up to %d",
+                   s->path, v, N_MIGRATIONS);
+        pr_err_hint(err, "use the payrun release that wrote this database, or a newer one");
+        goto fail;
+    }
+    for (; v < N_MIGRATIONS; v++) {
+        if (exec(s, migrations[v], err) != 0)
+            goto fail;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+        if (exec(s, sql, err) != 0)
+            goto fail;
+    }
+    return exec(s, "COMMIT", err);
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int store_open(const char *path, const char *org, int64_t busy_timeout_ms,
+               store **out, pr_err *err)
+{
+    store *s;
+    int rc;
+
+    if (strlen(org) >= sizeof(s->org))
+        return pr_err_set(err, EXIT_CONFIG, "org \"%s\" is longer than 64 characters", org);
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    }
+    snprintf(s->org, sizeof(s->org), "%s", org);
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        pr_err_set(err, EXIT_CANTCREAT, "cannot open database \"%s\": %s", path,
+                   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        pr_err_hint(err, "check that its directory exists and is writable");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if (busy_timeout_ms > 0x7fffffff)
+        busy_timeout_ms = 0x7fffffff;
+    sqlite3_busy_timeout(s->db, (int)busy_timeout_ms);
+    if (exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
+        exec(s, "PRAGMA synchronous = FULL", err) != 0 ||
+        exec(s, "PRAGMA foreign_keys = ON", err) != 0)
+        goto fail;
+    if (migrate(s, err) != 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->in_tx)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+int store_schema_version(store *s)
+{
+    int v = -1;
+
+    if (user_version(s, &v, NULL) != 0)
+        return -1;
+    return v;
+}
+
+const char *store_org(const store *s)
+{
+    return s->org;
+}
+
+int store_begin(store *s, pr_err *err)
+{
+    if (s->in_tx)
+        return pr_err_set(err, EXIT_SOFTWARE, "transaction already open");
+    if (exec(s, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    s->in_tx = 1;
+    return 0;
+}
+
+int store_commit(store *s, pr_err *err)
+{
+    if (!s->in_tx)
+        return pr_err_set(err, EXIT_SOFTWARE, "commit without a transaction");
+    if (exec(s, "COMMIT", err) != 0) {
+        /* SQLite may leave the transaction open after a failed COMMIT
+         * (SQLITE_BUSY); roll it back so nothing half-done lingers. */
+        store_rollback(s);
+        return -1;
+    }
+    s->in_tx = 0;
+    return 0;
+}
+
+void store_rollback(store *s)
+{
+    if (!s->in_tx)
+        return;
+    if (sqlite3_get_autocommit(s->db) == 0)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_tx = 0;
+}
+
+static int need_tx(store *s, pr_err *err)
+{
+    if (!s->in_tx)
+        return pr_err_set(err, EXIT_SOFTWARE, "a change was attempted outside a transaction");
+    return 0;
+}
+
+static const char *const kind_names[] = {"commission", "manual"};
+
+void store_payout_id(const char *org, const char *period, const char *partner_id,
+                     payout_kind kind, char out[24])
+{
+    sha256_ctx c;
+    char hex[SHA256_HEX_LEN + 1];
+
+    sha256_init(&c);
+    sha256_update(&c, org, strlen(org) + 1);
+    sha256_update(&c, period, strlen(period) + 1);
+    sha256_update(&c, partner_id, strlen(partner_id) + 1);
+    sha256_update(&c, kind_names[kind], strlen(kind_names[kind]) + 1);
+    sha256_final_hex(&c, hex);
+    snprintf(out, 24, "po_%.16s", hex);
+}
+
+/* ---- partners ---------------------------------------------------------- */
+
+int store_partner_put(store *s, const partner *p, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "INSERT INTO partners (org, partner_id, name, type, tier, commission_rate,"
+                " status, currency, email, routing_number, account_number, iban, bic,"
+                " account_name) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+                " ON CONFLICT (org, partner_id) DO UPDATE SET name=excluded.name,"
+                " type=excluded.type, tier=excluded.tier,"
+                " commission_rate=excluded.commission_rate, status=excluded.status,"
+                " currency=excluded.currency, email=excluded.email,"
+                " routing_number=excluded.routing_number,"
+                " account_number=excluded.account_number, iban=excluded.iban,"
+                " bic=excluded.bic, account_name=excluded.account_name",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    bind_text(st, 2, p->partner_id);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    bind_text(st, 4, p->type);
+    bind_text(st, 5, p->tier);
+    sqlite3_bind_int64(st, 6, p->commission_rate);
+    bind_text(st, 7, p->status);
+    bind_text(st, 8, p->currency);
+    sqlite3_bind_text(st, 9, p->email, -1, SQLITE_TRANSIENT);
+    bind_text(st, 10, p->routing_number);
+    bind_text(st, 11, p->account_number);
+    bind_text(st, 12, p->iban);
+    bind_text(st, 13, p->bic);
+    bind_text(st, 14, p->account_name);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        db_fail(s, err, "save partner");
+        return pr_err_prefix(err, "partner \"%s\"", p->partner_id);
+    }
+    return 0;
+}
+
+int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st,
+                "SELECT partner_id, name, type, tier, commission_rate, status, currency,"
+                " email, routing_number, account_number, iban, bic, account_name"
+                " FROM partners WHERE org = ?1 AND partner_id = ?2",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return 1;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read partner");
+    }
+    memset(out, 0, sizeof(*out));
+    copy_col(out->partner_id, sizeof(out->partner_id), st, 0);
+    copy_col(out->name, sizeof(out->name), st, 1);
+    copy_col(out->type, sizeof(out->type), st, 2);
+    copy_col(out->tier, sizeof(out->tier), st, 3);
+    out->commission_rate = sqlite3_column_int64(st, 4);
+    copy_col(out->status, sizeof(out->status), st, 5);
+    copy_col(out->currency, sizeof(out->currency), st, 6);
+    copy_col(out->email, sizeof(out->email), st, 7);
+    copy_col(out->routing_number, sizeof(out->routing_number), st, 8);
+    copy_col(out->account_number, sizeof(out->account_number), st, 9);
+    copy_col(out->iban, sizeof(out->iban), st, 10);
+    copy_col(out->bic, sizeof(out->bic), st, 11);
+    copy_col(out->account_name, sizeof(out->account_name), st, 12);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* ---- audit -------------------------------------------------------------- */
+
+int store_audit_append(store *s, const char *at, const char *actor, const char *action,
+                       const char *entity_type, const char *entity_id,
+                       const char *metadata, pr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    audit_event e;
+    char prev[SHA256_HEX_LEN + 1] = AUDIT_GENESIS_HASH;
+    char hash[SHA256_HEX_LEN + 1];
+    int64_t seq = 1;
+    int rc;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    if (prepare(s, &st, "SELECT seq, hash FROM audit_heads WHERE org = ?1", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        seq = sqlite3_column_int64(st, 0) + 1;
+        copy_col(prev, sizeof(prev), st, 1);
+    } else if (rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read audit head");
+    }
+    sqlite3_finalize(st);
+
+    e.seq = seq;
+    e.org = s->org;
+    e.at = at;
+    e.actor = actor;
+    e.action = action;
+    e.entity_type = entity_type;
+    e.entity_id = entity_id;
+    e.metadata = metadata ? metadata : "{}";
+    audit_event_hash(&e, prev, hash);
+
+    if (prepare(s, &st,
+                "INSERT INTO audit_events (org, seq, at, actor, action, entity_type,"
+                " entity_id, metadata, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, entity_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, entity_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, e.metadata, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, prev, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "write audit event");
+
+    if (prepare(s, &st,
+                "INSERT INTO audit_heads (org, seq, hash) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "write audit head");
+    return 0;
+}
+
+int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT seq, org, at, actor, action, entity_type, entity_id, metadata,"
+                " prev_hash, hash FROM audit_events WHERE org = ?1 ORDER BY seq",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        audit_event e;
+        e.seq = sqlite3_column_int64(st, 0);
+        e.org = (const char *)sqlite3_column_text(st, 1);
+        e.at = (const char *)sqlite3_column_text(st, 2);
+        e.actor = (const char *)sqlite3_column_text(st, 3);
+        e.action = (const char *)sqlite3_column_text(st, 4);
+        e.entity_type = (const char *)sqlite3_column_text(st, 5);
+        e.entity_id = (const char *)sqlite3_column_text(st, 6);
+        e.metadata = (const char *)sqlite3_column_text(st, 7);
+        e.prev_hash = (const char *)sqlite3_column_text(st, 8);
+        e.hash = (const char *)sqlite3_column_text(st, 9);
+        ret = cb(&e, ud);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read audit events");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+struct verify_state {
+    audit_verifier v;
+    audit_report *r;
+};
+
+static int verify_cb(const audit_event *e, void *ud)
+{
+    struct verify_state *vs = ud;
+
+    if (audit_verifier_step(&vs->v, e, &vs->r->why) != 0) {
+        vs->r->bad_seq = e->seq;
+        return 1;
+    }
+    vs->r->checked++;
+    return 0;
+}
+
+int store_audit_verify(store *s, audit_report *report, pr_err *err)
+{
+    struct verify_state vs;
+    sqlite3_stmt *st;
+    int rc;
+    int64_t head_seq = 0;
+    char head_hash[SHA256_HEX_LEN + 1] = AUDIT_GENESIS_HASH;
+
+    memset(report, 0, sizeof(*report));
+    audit_verifier_init(&vs.v);
+    vs.r = report;
+    rc = store_audit_foreach(s, verify_cb, &vs, err);
+    if (rc < 0)
+        return -1;
+    if (report->bad_seq != 0)
+        return 0;
+
+    /* The chain itself is intact; now check it was not cut short. */
+    if (prepare(s, &st, "SELECT seq, hash FROM audit_heads WHERE org = ?1", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        head_seq = sqlite3_column_int64(st, 0);
+        copy_col(head_hash, sizeof(head_hash), st, 1);
+    } else if (rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read audit head");
+    }
+    sqlite3_finalize(st);
+    if (head_seq != vs.v.expect_seq - 1 || strcmp(head_hash, vs.v.last_hash) != 0) {
+        report->bad_seq = vs.v.expect_seq;
+        report->why = head_seq > vs.v.expect_seq - 1
+                          ? "events are missing at the end of the trail"
+                          : "the trail's recorded head does not match its last event";
+    }
+    return 0;
+}
+
+/* ---- payouts ------------------------------------------------------------ */
+
+static const char payout_cols[] =
+    "id, period, partner_id, kind, amount, currency, status, approvals_required,"
+    " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
+    " created_at, created_by, approved_at, approved_by, rejected_reason, processing_at,"
+    " paid_at, failed_at, failed_reason, reference, notes, run_id";
+
+static void read_payout(sqlite3_stmt *st, payout *p)
+{
+    char tmp[32];
+
+    memset(p, 0, sizeof(*p));
+    copy_col(p->id, sizeof(p->id), st, 0);
+    copy_col(p->period, sizeof(p->period), st, 1);
+    copy_col(p->partner_id, sizeof(p->partner_id), st, 2);
+    copy_col(tmp, sizeof(tmp), st, 3);
+    p->kind = strcmp(tmp, "manual") == 0 ? PAYOUT_KIND_MANUAL : PAYOUT_KIND_COMMISSION;
+    p->amount = sqlite3_column_int64(st, 4);
+    copy_col(p->currency, sizeof(p->currency), st, 5);
+    copy_col(tmp, sizeof(tmp), st, 6);
+    if (status_parse(tmp, &p->status) != 0)
+        p->status = STATUS__COUNT; /* the CHECK constraint makes this unreachable */
+    p->approvals_required = sqlite3_column_int(st, 7);
+    p->approvals_given = sqlite3_column_int(st, 8);
+    copy_col(p->created_at, sizeof(p->created_at), st, 9);
+    copy_col(p->created_by, sizeof(p->created_by), st, 10);
+    copy_col(p->approved_at, sizeof(p->approved_at), st, 11);
+    copy_col(p->approved_by, sizeof(p->approved_by), st, 12);
+    copy_col(p->rejected_reason, sizeof(p->rejected_reason), st, 13);
+    copy_col(p->processing_at, sizeof(p->processing_at), st, 14);
+    copy_col(p->paid_at, sizeof(p->paid_at), st, 15);
+    copy_col(p->failed_at, sizeof(p->failed_at), st, 16);
+    copy_col(p->failed_reason, sizeof(p->failed_reason), st, 17);
+    copy_col(p->reference, sizeof(p->reference), st, 18);
+    copy_col(p->notes, sizeof(p->notes), st, 19);
+    p->run_id = sqlite3_column_int64(st, 20);
+}
+
+int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char sql[1024];
+    int rc;
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM payouts p WHERE org = ?1 AND id = ?2",
+             payout_cols);
+    if (prepare(s, &st, sql, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_payout(st, out);
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 1;
+    return db_fail(s, err, "read payout");
+}
+
+static int get_existing(store *s, const char *id, payout *p, pr_err *err)
+{
+    int rc = store_payout_get(s, id, p, err);
+
+    if (rc == 1) {
+        pr_err_set(err, EXIT_DATAERR, "payout \"%s\" not found in org \"%s\"", id, s->org);
+        return pr_err_hint(err, "list payouts with: payrun payouts list");
+    }
+    return rc;
+}
+
+static void money_json(buf *b, const char *key, int64_t v)
+{
+    buf_json_str(b, key);
+    buf_printf(b, ":%lld", (long long)v);
+}
+
+int store_payout_create(store *s, payout *p, const char *actor, const char *at, pr_err *err)
+{
+    sqlite3_stmt *st;
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    store_payout_id(s->org, p->period, p->partner_id, p->kind, p->id);
+    p->status = STATUS_PENDING_APPROVAL;
+    snprintf(p->created_at, sizeof(p->created_at), "%s", at);
+    snprintf(p->created_by, sizeof(p->created_by), "%s", actor);
+    if (prepare(s, &st,
+                "INSERT INTO payouts (id, org, period, partner_id, kind, amount, currency,"
+                " status, approvals_required, created_at, created_by, notes, run_id)"
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,'pending_approval',?8,?9,?10,?11,?12)",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->period, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, p->partner_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, kind_names[p->kind], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, p->amount);
+    sqlite3_bind_text(st, 7, p->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, p->approvals_required);
+    sqlite3_bind_text(st, 9, at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, p->notes, -1, SQLITE_STATIC);
+    if (p->run_id > 0)
+        sqlite3_bind_int64(st, 12, p->run_id);
+    else
+        sqlite3_bind_null(st, 12);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT &&
+            sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_FOREIGNKEY) {
+            pr_err_set(err, EXIT_DATAERR,
+                       "a %s payout for partner \"%s\" in %s already exists (\"%s\")",
+                       kind_names[p->kind], p->partner_id, p->period, p->id);
+            return pr_err_hint(err, "update that payout instead: payrun payouts update %s",
+                               p->id);
+        }
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            pr_err_set(err, EXIT_DATAERR, "partner \"%s\" not found in org \"%s\"",
+                       p->partner_id, s->org);
+            return pr_err_hint(err, "import the partner first (partners.csv)");
+        }
+        return db_fail(s, err, "create payout");
+    }
+    buf_init(&meta);
+    buf_puts(&meta, "{\"after\":{");
+    buf_json_kv(&meta, "status", "pending_approval");
+    buf_puts(&meta, ",");
+    money_json(&meta, "amount", p->amount);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "currency", p->currency);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "period", p->period);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "partner_id", p->partner_id);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "kind", kind_names[p->kind]);
+    buf_printf(&meta, ",\"approvals_required\":%d", p->approvals_required);
+    buf_puts(&meta, "}}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, "payout.created", "payout", p->id, m, err);
+    free(m);
+    return rc;
+}
+
+/* Columns a move stamps: when it happened, and what detail it carries. */
+static const struct {
+    const char *at_col;
+    const char *detail_col;
+} move_cols[MOVE__COUNT] = {
+    [MOVE_APPROVE] = {"approved_at", NULL},
+    [MOVE_REJECT] = {NULL, "rejected_reason"},
+    [MOVE_MARK_PROCESSING] = {"processing_at", NULL},
+    [MOVE_MARK_PAID] = {"paid_at", "reference"},
+    [MOVE_MARK_FAILED] = {"failed_at", "failed_reason"},
+    [MOVE_RETRY] = {NULL, NULL},
+};
+
+int store_payout_move(store *s, const char *id, payout_move move, const char *actor,
+                      const char *at, const char *detail, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    payout_status to;
+    buf sql, meta;
+    char *m;
+    int rc, n = 3;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    if (move == MOVE_EDIT || move == MOVE_DELETE)
+        return pr_err_set(err, EXIT_SOFTWARE, "use store_payout_edit/delete for %s",
+                          move_name(move));
+    if (get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (state_move(id, p.status, move, &to, err) != 0)
+        return -1;
+    if (move == MOVE_REJECT && (detail == NULL || detail[0] == '\0')) {
+        pr_err_set(err, EXIT_USAGE, "payout \"%s\": a rejection needs a reason", id);
+        return pr_err_hint(err, "give one with --reason TEXT");
+    }
+    if (move == MOVE_MARK_FAILED && (detail == NULL || detail[0] == '\0')) {
+        pr_err_set(err, EXIT_USAGE, "payout \"%s\": a failure needs a reason", id);
+        return pr_err_hint(err, "give one with --reason TEXT");
+    }
+
+    buf_init(&sql);
+    buf_puts(&sql, "UPDATE payouts SET status = ?1");
+    if (move_cols[move].at_col)
+        buf_printf(&sql, ", %s = ?%d", move_cols[move].at_col, n++);
+    if (move_cols[move].detail_col)
+        buf_printf(&sql, ", %s = ?%d", move_cols[move].detail_col, n++);
+    if (move == MOVE_APPROVE)
+        buf_printf(&sql, ", approved_by = ?%d", n++);
+    buf_puts(&sql, " WHERE org = ?2 AND id = ?");
+    buf_printf(&sql, "%d AND status = ?%d", n, n + 1);
+    if (sql.oom) {
+        buf_free(&sql);
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    }
+    rc = prepare(s, &st, sql.data, err);
+    buf_free(&sql);
+    if (rc != 0)
+        return -1;
+    n = 3;
+    sqlite3_bind_text(st, 1, status_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
+    if (move_cols[move].at_col)
+        sqlite3_bind_text(st, n++, at, -1, SQLITE_STATIC);
+    if (move_cols[move].detail_col)
+        bind_text(st, n++, detail);
+    if (move == MOVE_APPROVE)
+        sqlite3_bind_text(st, n++, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, n, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, n + 1, status_name(p.status), -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "update payout");
+    if (sqlite3_changes(s->db) != 1)
+        return pr_err_set(err, EXIT_TEMPFAIL, "payout \"%s\" changed while it was being %s",
+                          id, move_name(move));
+
+    buf_init(&meta);
+    buf_puts(&meta, "{\"before\":{");
+    buf_json_kv(&meta, "status", status_name(p.status));
+    buf_puts(&meta, "},\"after\":{");
+    buf_json_kv(&meta, "status", status_name(to));
+    if (move_cols[move].detail_col) {
+        buf_puts(&meta, ",");
+        buf_json_kv(&meta, move_cols[move].detail_col, detail);
+    }
+    buf_puts(&meta, "},");
+    money_json(&meta, "amount", p.amount);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "currency", p.currency);
+    buf_puts(&meta, "}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, move_action(move), "payout", id, m, err);
+    free(m);
+    return rc;
+}
+
+int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
+                      const char *notes, const char *actor, const char *at, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    payout_status to;
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (state_move(id, p.status, MOVE_EDIT, &to, err) != 0)
+        return -1;
+    if (prepare(s, &st,
+                "UPDATE payouts SET amount = ?1, notes = ?2"
+                " WHERE org = ?3 AND id = ?4 AND status = 'pending_approval'",
+                err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, has_amount ? amount : p.amount);
+    sqlite3_bind_text(st, 2, notes ? notes : p.notes, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "update payout");
+    if (sqlite3_changes(s->db) != 1)
+        return pr_err_set(err, EXIT_TEMPFAIL, "payout \"%s\" changed while it was edited", id);
+
+    buf_init(&meta);
+    buf_puts(&meta, "{\"before\":{");
+    money_json(&meta, "amount", p.amount);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "notes", p.notes);
+    buf_puts(&meta, "},\"after\":{");
+    money_json(&meta, "amount", has_amount ? amount : p.amount);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "notes", notes ? notes : p.notes);
+    buf_puts(&meta, "},");
+    buf_json_kv(&meta, "currency", p.currency);
+    buf_puts(&meta, "}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, move_action(MOVE_EDIT), "payout", id, m, err);
+    free(m);
+    return rc;
+}
+
+int store_payout_delete(store *s, const char *id, const char *actor, const char *at,
+                        pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    payout_status to;
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (state_move(id, p.status, MOVE_DELETE, &to, err) != 0)
+        return -1;
+    /* Commission lines are kept (they trace the deal); they lose the payout
+     * link and so become carried lines again. Approvals go with the payout. */
+    if (prepare(s, &st, "DELETE FROM approvals WHERE org = ?1 AND payout_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "delete approvals");
+    if (prepare(s, &st,
+                "UPDATE commission_lines SET payout_id = NULL, amount = NULL,"
+                " carry_reason = 'payout deleted' WHERE org = ?1 AND payout_id = ?2",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "release commission lines");
+    if (prepare(s, &st,
+                "DELETE FROM payouts WHERE org = ?1 AND id = ?2 AND status = 'pending_approval'",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "delete payout");
+    if (sqlite3_changes(s->db) != 1)
+        return pr_err_set(err, EXIT_TEMPFAIL, "payout \"%s\" changed while it was deleted", id);
+
+    buf_init(&meta);
+    buf_puts(&meta, "{\"before\":{");
+    buf_json_kv(&meta, "status", status_name(p.status));
+    buf_puts(&meta, ",");
+    money_json(&meta, "amount", p.amount);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "currency", p.currency);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "period", p.period);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "partner_id", p.partner_id);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "notes", p.notes);
+    buf_puts(&meta, "},\"after\":null}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, move_action(MOVE_DELETE), "payout", id, m, err);
+    free(m);
+    return rc;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Build payrun and run every test twice: once plainly with warnings as
+# errors, once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# This is the README's test command, and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+run_suite() {
+  local name=$1 dir=$2; shift 2
+  echo "== $name build ($dir)"
+  cmake -S . -B "$dir" -DPAYRUN_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs" -- --no-print-directory >/dev/null
+  echo "== $name tests"
+  if ! (cd "$dir" && ctest --output-on-failure -j "$jobs"); then
+    status=1
+  fi
+  # Check's own summary line for the unit suites.
+  grep -h '^[0-9]*%: Checks:' "$dir/Testing/Temporary/LastTest.log" || true
+}
+
+run_suite plain build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
+
+if [ "$status" -ne 0 ]; then
+  echo "tests: FAILED"
+  exit 1
+fi
+echo "tests: all passed, plain and under ASan+UBSan"
