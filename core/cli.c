@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "pipeline.h"
 #include "plugin_loader.h"
 #include "store.h"
 
 typedef struct cli {
     const char *config_path; /* --config or PAYRUN_CONFIG */
     const char *as;          /* --as NAME */
+    char actor[65];          /* who is acting, once resolved */
     int help;
     int argc;                /* the command's own arguments, options included */
     char **argv;
@@ -202,6 +204,53 @@ static void print_keys(const struct payrun_config_key *k, const char *indent)
             print_keys(k->fields, deeper);
         }
     }
+}
+
+static const char *role_name(unsigned role)
+{
+    return role == ROLE_PREPARER ? "preparer" : role == ROLE_APPROVER ? "approver" : "payer";
+}
+
+/*
+ * Who is acting: the operating-system user, or --as NAME when the config
+ * allows it. The actor must be listed under actors: with `role`.
+ */
+static int resolve_actor(cli *c, unsigned role, const char *what)
+{
+    const config_actor *a;
+    const char *name;
+    struct passwd *pw;
+    char uid[32];
+
+    if (load_config(c) != 0)
+        return -1;
+    if (c->as) {
+        if (!c->cfg->allow_actor_override) {
+            pr_err_set(&c->err, EXIT_NOPERM, "--as is not allowed by %s", c->cfg->path);
+            return pr_err_hint(&c->err, "act as yourself, or set allow_actor_override: true "
+                                        "(for demos and tests only)");
+        }
+        name = c->as;
+    } else {
+        pw = getpwuid(geteuid());
+        if (pw && pw->pw_name && pw->pw_name[0]) {
+            name = pw->pw_name;
+        } else {
+            snprintf(uid, sizeof(uid), "uid%u", (unsigned)geteuid());
+            name = uid;
+        }
+    }
+    if (strlen(name) >= sizeof(c->actor))
+        return pr_err_set(&c->err, EXIT_NOPERM, "actor name \"%.40s...\" is too long", name);
+    snprintf(c->actor, sizeof(c->actor), "%s", name);
+    a = config_actor_find(c->cfg, c->actor);
+    if (a == NULL || !(a->roles & role)) {
+        pr_err_set(&c->err, EXIT_NOPERM, "%s \"%s\" may not %s: it needs the %s role",
+                   a ? "actor" : "user", c->actor, what, role_name(role));
+        return pr_err_hint(&c->err, "list \"%s\" with the %s role under actors: in %s",
+                           c->actor, role_name(role), c->cfg->path);
+    }
+    return 0;
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -391,7 +440,63 @@ static int cmd_audit_list(cli *c)
     return EXIT_OK;
 }
 
+static int cmd_run(cli *c)
+{
+    static const char usage[] =
+        "payrun run PIPELINE --period YYYY-MM [--dry-run] [--verbose] --config FILE";
+    const char *period = NULL;
+    pipeline_opts o;
+    plugin_dirs pd;
+    int dry = 0, verbose = 0, rc;
+    char what[96];
+
+    if (take_opt(c, "--period", &period) < 0)
+        return usage_error(c, usage, "--period needs a value");
+    for (int i = 0; i < c->argc; i++) {
+        int flag = strcmp(c->argv[i], "--dry-run") == 0 ? 1
+                   : strcmp(c->argv[i], "--verbose") == 0 ? 2 : 0;
+        if (flag == 0)
+            continue;
+        if (flag == 1)
+            dry = 1;
+        else
+            verbose = 1;
+        memmove(&c->argv[i], &c->argv[i + 1], (size_t)(c->argc - i - 1) * sizeof(char *));
+        c->argc--;
+        i--;
+    }
+    if (no_stray_options(c, usage) != 0)
+        return EXIT_USAGE;
+    if (c->argc != 1)
+        return usage_error(c, usage, "run takes one pipeline name");
+    if (period == NULL)
+        return usage_error(c, usage, "run needs --period YYYY-MM");
+    snprintf(what, sizeof(what), "run the %s pipeline", c->argv[0]);
+    if (resolve_actor(c, strcmp(c->argv[0], "pay") == 0 || strcmp(c->argv[0], "settle") == 0
+                             ? ROLE_PAYER : ROLE_PREPARER, what) != 0)
+        return report(&c->err);
+    if (get_plugin_dirs(c, &pd) != 0)
+        return report(&c->err);
+    memset(&o, 0, sizeof(o));
+    o.pipeline = c->argv[0];
+    o.period = period;
+    o.actor = c->actor;
+    o.dry_run = dry;
+    o.verbose = verbose;
+    o.out = stdout;
+    rc = pipeline_run(c->cfg, pd.dirs, pd.n, &o, &c->err);
+    free_plugin_dirs(&pd);
+    return rc == 0 ? EXIT_OK : report(&c->err);
+}
+
 static const command commands[] = {
+    {"run", cmd_run,
+     "payrun run PIPELINE --period YYYY-MM [--dry-run] [--verbose] --config FILE",
+     "Run a pipeline of the config (close, pay, settle, ...) over the org's batch for\n"
+     "one period, in one transaction: everything commits or nothing does. A rerun\n"
+     "with the same inputs and configuration changes nothing and says so. With\n"
+     "--dry-run, everything runs and is then rolled back: nothing is written.\n"
+     "close needs the preparer role; pay and settle need the payer role."},
     {"plugins list", cmd_plugins_list, "payrun plugins list [--config FILE]",
      "List the plugins found on the plugin path: name, kind, version, ABI and file.\n"
      "The path is the config's plugin_path, else PAYRUN_PLUGIN_PATH (colon-separated),\n"

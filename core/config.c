@@ -132,9 +132,10 @@ typedef struct sbuf {
     int oom;
 } sbuf;
 
+/* A NULL builder swallows everything: checking a template builds nothing. */
 static void sb_add(sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
+    if (b == NULL || b->oom)
         return;
     if (n >= SIZE_MAX / 2 - b->len) {
         b->oom = 1;
@@ -208,7 +209,7 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
                        const char *period, enum tmpl_period mode, char **out,
                        pr_err *err)
 {
-    sbuf b = {0};
+    sbuf b = {0}, *o = out != NULL ? &b : NULL;
     const char *s = tmpl;
 
     while (*s != '\0') {
@@ -217,10 +218,10 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
         size_t n;
 
         if (open == NULL) {
-            sb_puts(&b, s);
+            sb_puts(o, s);
             break;
         }
-        sb_add(&b, s, (size_t)(open - s));
+        sb_add(o, s, (size_t)(open - s));
         if (*open == '}') {
             pr_err_set(err, EXIT_CONFIG, "unmatched \"}\" in \"%s\"", tmpl);
             pr_err_hint(err, "placeholders are written {org} or {period}");
@@ -235,7 +236,7 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
         name = open + 1;
         n = (size_t)(close - name);
         if (n == 3 && memcmp(name, "org", 3) == 0) {
-            sb_puts(&b, org != NULL ? org : "{org}");
+            sb_puts(o, org != NULL ? org : "{org}");
         } else if (n == 6 && memcmp(name, "period", 6) == 0) {
             if (mode == TMPL_NO_PERIOD) {
                 pr_err_set(err, EXIT_CONFIG,
@@ -245,17 +246,18 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
                 goto fail;
             }
             if (period != NULL) {
-                sb_puts(&b, period);
+                sb_puts(o, period);
             } else if (mode == TMPL_NEED_PERIOD) {
                 pr_err_set(err, EXIT_USAGE, "\"%s\" needs a period to expand {period}", tmpl);
                 pr_err_hint(err, "pass --period YYYY-MM");
                 goto fail;
             } else {
-                sb_puts(&b, "{period}");
+                sb_puts(o, "{period}");
             }
         } else {
             pr_err_set(err, EXIT_CONFIG,
-                       "unknown placeholder \"{%.*s}\" in \"%s\"; allowed placeholders: {org}, {period}",
+                       "unknown placeholder \"{%.*s}\" in \"%s\"; "
+                       "allowed placeholders: {org}, {period}",
                        (int)(n > 64 ? 64 : n), name, tmpl);
             pr_err_hint(err, "use {org} or {period}, or remove the braces");
             goto fail;
@@ -263,7 +265,7 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
         s = close + 1;
     }
     if (out != NULL) {
-        sb_add(&b, "", 0);
+        sb_add(o, "", 0);
         if (b.oom || b.p == NULL) {
             oom(err);
             goto fail;
@@ -454,7 +456,8 @@ static int yaml_fail(loader *ld, const yaml_parser_t *p)
     if ((p->problem != NULL && strstr(p->problem, "tab") != NULL) ||
         line_indented_with_tab(ld, p->problem_mark.line))
         return pr_err_hint(err, "YAML does not allow tabs in indentation; indent with spaces");
-    return pr_err_hint(err, "check the indentation and the quoting on that line and the one before");
+    return pr_err_hint(err,
+                       "check the indentation and the quoting on that line and the one before");
 }
 
 /* Anchors are refused along with aliases: an anchor is only ever there to
@@ -648,7 +651,7 @@ static int on_event(loader *ld, const yaml_event_t *ev)
         if (ld->docs++ > 0) {
             err_at(ld->err, EXIT_CONFIG, ld->file, mark_line(ev->start_mark),
                    mark_col(ev->start_mark), "more than one document in the file");
-            return pr_err_hint(ld->err, "keep one pipeline file per YAML document; "
+            return pr_err_hint(ld->err, "a pipeline file holds one YAML document; "
                                         "remove the \"---\" line and what follows");
         }
         return 0;
@@ -1007,8 +1010,8 @@ int config_check_value(const config *c, const struct payrun_config_key *key, con
                 example[4 + i] = '0';
         }
         if (v->kind != CFG_SCALAR || is_null(v))
-            return type_error(c, v, key->name, "an amount of money", "write an amount, e.g. \"100.00\"",
-                              err);
+            return type_error(c, v, key->name, "an amount of money",
+                              "write an amount, e.g. \"100.00\"", err);
         if (money_parse(v->text, strlen(v->text), c->currency->exponent, &x, &sub) == 0)
             return 0;
         err_at(err, EXIT_CONFIG, cfile(c), v->line, v->col, "\"%s\" must be an amount in %s: %s",
@@ -1025,6 +1028,7 @@ int config_check_value(const config *c, const struct payrun_config_key *key, con
                "\"%s\" must be a percentage from 0 to 100: %s", key->name, sub.msg);
         return pr_err_hint(err, "write a percentage with at most 6 decimals, e.g. \"12.5\"");
     case PAYRUN_KEY_PATH:
+    case PAYRUN_KEY_INPUT:
         if (v->kind != CFG_SCALAR || v->text[0] == '\0')
             return type_error(c, v, key->name, "a path", "write a file or directory path", err);
         if (tmpl_expand(v->text, key->name, NULL, NULL, TMPL_KEEP_PERIOD, NULL, err) == 0)

@@ -750,3 +750,52 @@ int money_allocate(int64_t total, const int64_t *weights, size_t n, int64_t *out
     }
     return 0;
 }
+
+int money_exact_format(money_exact x, char *buf, size_t cap)
+{
+    char tmp[48];
+    size_t n = 0, i;
+    /* Work on the unsigned magnitude so the most negative value needs no
+     * negation that would overflow. */
+    unsigned __int128 m = x < 0 ? (unsigned __int128)0 - (unsigned __int128)x
+                                : (unsigned __int128)x;
+
+    do {
+        tmp[n++] = (char)('0' + (int)(m % 10));
+        m /= 10;
+    } while (m != 0);
+    if (x < 0)
+        tmp[n++] = '-';
+    if (buf == NULL || cap < n + 1)
+        return -1;
+    for (i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return (int)n;
+}
+
+int money_exact_parse(const char *s, money_exact *out)
+{
+    unsigned __int128 m = 0;
+    const unsigned __int128 limit = ((unsigned __int128)1 << 127) - 1;
+    int neg = 0;
+    const char *p = s;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (*p == '\0')
+        return -1;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (m > (limit - (unsigned __int128)(*p - '0')) / 10)
+            return -1;
+        m = m * 10 + (unsigned __int128)(*p - '0');
+    }
+    *out = neg ? -(money_exact)m : (money_exact)m;
+    return 0;
+}

@@ -64,6 +64,12 @@ int money_exact_add(money_exact a, money_exact b, money_exact *out);
  * at MONEY_EXACT_SCALE. Cannot overflow (int64 x int64 fits __int128). */
 money_exact money_commission(int64_t amount, int64_t rate);
 
+/* Exact values are stored as decimal text of the scaled integer (they can
+ * exceed int64). Format returns the length or -1 if cap < 42. Parse
+ * accepts only what format writes. */
+int money_exact_format(money_exact x, char *buf, size_t cap);
+int money_exact_parse(const char *s, money_exact *out);
+
 /* Round an exact value to minor units. -1 if the result leaves int64. */
 int money_round(money_exact x, money_rounding mode, int64_t *out);
 

@@ -21,14 +21,26 @@
 
 #include <sqlite3.h>
 
+#include <payrun/plugin.h>
+
 #include "buf.h"
 #include "sha256.h"
+
+/* Statements run once per input row are prepared once per handle. */
+enum cached_stmt {
+    STMT_LINE_INSERT,
+    STMT_COMMISSION_INSERT,
+    STMT_COMMISSION_ASSIGN,
+    STMT_PARTNER_GET,
+    STMT__COUNT
+};
 
 struct store {
     sqlite3 *db;
     char *path;
     char org[65];
     int in_tx;
+    sqlite3_stmt *cache[STMT__COUNT];
 };
 
 /* Migrations, applied in order; migration i brings user_version to i + 1. */
@@ -100,6 +112,7 @@ static const char *const migrations[] = {
     "  processing_at TEXT, paid_at TEXT, failed_at TEXT, failed_reason TEXT,"
     "  reference TEXT,"
     "  notes TEXT NOT NULL DEFAULT '',"
+    "  hold_reason TEXT,"
     "  run_id INTEGER REFERENCES runs (id),"
     "  UNIQUE (org, period, partner_id, kind),"
     "  FOREIGN KEY (org, partner_id) REFERENCES partners (org, partner_id)"
@@ -121,6 +134,7 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX commission_by_payout ON commission_lines (org, payout_id);"
     "CREATE INDEX commission_by_partner ON commission_lines (org, partner_id, period);"
+    "CREATE INDEX commission_carried ON commission_lines (org, carried_to) WHERE payout_id IS NULL;"
     "CREATE TABLE approvals ("
     "  org TEXT NOT NULL,"
     "  payout_id TEXT NOT NULL REFERENCES payouts (id),"
@@ -177,6 +191,17 @@ static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
         *st = NULL;
         return db_fail(s, err, "prepare");
     }
+    return 0;
+}
+
+/* A cached statement, reset and ready to bind. */
+static int cached(store *s, enum cached_stmt id, const char *sql, sqlite3_stmt **st, pr_err *err)
+{
+    if (s->cache[id] == NULL && prepare(s, &s->cache[id], sql, err) != 0)
+        return -1;
+    sqlite3_reset(s->cache[id]);
+    sqlite3_clear_bindings(s->cache[id]);
+    *st = s->cache[id];
     return 0;
 }
 
@@ -303,6 +328,8 @@ void store_close(store *s)
 {
     if (s == NULL)
         return;
+    for (int i = 0; i < STMT__COUNT; i++)
+        sqlite3_finalize(s->cache[i]);
     if (s->in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(s->db);
@@ -430,21 +457,21 @@ int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *er
     sqlite3_stmt *st;
     int rc;
 
-    if (prepare(s, &st,
-                "SELECT partner_id, name, type, tier, commission_rate, status, currency,"
-                " email, routing_number, account_number, iban, bic, account_name"
-                " FROM partners WHERE org = ?1 AND partner_id = ?2",
-                err) != 0)
+    if (cached(s, STMT_PARTNER_GET,
+               "SELECT partner_id, name, type, tier, commission_rate, status, currency,"
+               " email, routing_number, account_number, iban, bic, account_name"
+               " FROM partners WHERE org = ?1 AND partner_id = ?2",
+               &st, err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return 1;
     }
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return db_fail(s, err, "read partner");
     }
     memset(out, 0, sizeof(*out));
@@ -461,8 +488,76 @@ int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *er
     copy_col(out->iban, sizeof(out->iban), st, 10);
     copy_col(out->bic, sizeof(out->bic), st, 11);
     copy_col(out->account_name, sizeof(out->account_name), st, 12);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return 0;
+}
+
+/* Partner fields in a fixed order, for comparing and auditing changes. */
+static void partner_fields(const partner *p, const char *v[13], char rate[32])
+{
+    snprintf(rate, 32, "%lld", (long long)p->commission_rate);
+    v[0] = p->partner_id; v[1] = p->name; v[2] = p->type; v[3] = p->tier; v[4] = rate;
+    v[5] = p->status; v[6] = p->currency; v[7] = p->email; v[8] = p->routing_number;
+    v[9] = p->account_number; v[10] = p->iban; v[11] = p->bic; v[12] = p->account_name;
+}
+
+static const char *const partner_field_names[13] = {
+    "partner_id", "name", "type", "tier", "commission_rate", "status", "currency", "email",
+    "routing_number", "account_number", "iban", "bic", "account_name",
+};
+
+int store_partner_upsert(store *s, const partner *p, const char *actor, const char *at,
+                         int *changed, pr_err *err)
+{
+    partner old;
+    const char *a[13], *b[13];
+    char ra[32], rb[32];
+    buf meta;
+    char *m;
+    int rc, n = 0;
+
+    *changed = 0;
+    rc = store_partner_get(s, p->partner_id, &old, err);
+    if (rc < 0)
+        return -1;
+    partner_fields(p, b, rb);
+    if (rc == 0) {
+        partner_fields(&old, a, ra);
+        for (int i = 0; i < 13; i++)
+            n += strcmp(a[i], b[i]) != 0;
+        if (n == 0)
+            return 0;
+    }
+    if (store_partner_put(s, p, err) != 0)
+        return -1;
+    *changed = rc == 1 ? 1 : 2;
+    /* Before and after name only the fields that changed; account numbers
+     * are recorded as changed, not copied into the trail. */
+    buf_init(&meta);
+    buf_puts(&meta, rc == 1 ? "{\"before\":null,\"after\":{" : "{\"before\":{");
+    for (int pass = rc == 1 ? 1 : 0; pass < 2; pass++) {
+        int first = 1;
+        if (pass == 1 && rc == 0)
+            buf_puts(&meta, "},\"after\":{");
+        for (int i = 0; i < 13; i++) {
+            int secret = i == 9 || i == 10;
+            if (rc == 0 && strcmp(a[i], b[i]) == 0)
+                continue;
+            if (!first)
+                buf_puts(&meta, ",");
+            first = 0;
+            const char *v = pass == 0 ? a[i] : b[i];
+            buf_json_kv(&meta, partner_field_names[i], secret && v[0] ? "(set)" : v);
+        }
+    }
+    buf_puts(&meta, "}}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, rc == 1 ? "partner.created" : "partner.updated",
+                            "partner", p->partner_id, m, err);
+    free(m);
+    return rc;
 }
 
 /* ---- audit -------------------------------------------------------------- */
@@ -538,17 +633,18 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
     return 0;
 }
 
-int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err)
+int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, pr_err *err)
 {
     sqlite3_stmt *st;
     int rc, ret = 0;
 
     if (prepare(s, &st,
                 "SELECT seq, org, at, actor, action, entity_type, entity_id, metadata,"
-                " prev_hash, hash FROM audit_events WHERE org = ?1 ORDER BY seq",
+                " prev_hash, hash FROM audit_events WHERE org = ?1 AND seq > ?2 ORDER BY seq",
                 err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_seq);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         audit_event e;
         e.seq = sqlite3_column_int64(st, 0);
@@ -571,6 +667,11 @@ int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err)
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err)
+{
+    return store_audit_after(s, 0, cb, ud, err);
 }
 
 struct verify_state {
@@ -635,7 +736,7 @@ static const char payout_cols[] =
     "id, period, partner_id, kind, amount, currency, status, approvals_required,"
     " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
     " created_at, created_by, approved_at, approved_by, rejected_reason, processing_at,"
-    " paid_at, failed_at, failed_reason, reference, notes, run_id";
+    " paid_at, failed_at, failed_reason, reference, notes, run_id, hold_reason";
 
 static void read_payout(sqlite3_stmt *st, payout *p)
 {
@@ -666,6 +767,7 @@ static void read_payout(sqlite3_stmt *st, payout *p)
     copy_col(p->reference, sizeof(p->reference), st, 18);
     copy_col(p->notes, sizeof(p->notes), st, 19);
     p->run_id = sqlite3_column_int64(st, 20);
+    copy_col(p->hold_reason, sizeof(p->hold_reason), st, 21);
 }
 
 int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
@@ -798,7 +900,7 @@ static const struct {
 };
 
 int store_payout_move(store *s, const char *id, payout_move move, const char *actor,
-                      const char *at, const char *detail, pr_err *err)
+                      const char *at, const char *detail, const char *rule, pr_err *err)
 {
     sqlite3_stmt *st;
     payout p;
@@ -850,8 +952,17 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
         sqlite3_bind_text(st, n++, at, -1, SQLITE_STATIC);
     if (move_cols[move].detail_col)
         bind_text(st, n++, detail);
-    if (move == MOVE_APPROVE)
-        sqlite3_bind_text(st, n++, actor, -1, SQLITE_STATIC);
+    if (move == MOVE_APPROVE) {
+        /* An approval made by a rule is credited to the rule, so nobody
+         * mistakes it for a person's review. */
+        if (rule && rule[0]) {
+            char by[80];
+            snprintf(by, sizeof(by), "rule:%s", rule);
+            sqlite3_bind_text(st, n++, by, -1, SQLITE_TRANSIENT);
+        } else {
+            sqlite3_bind_text(st, n++, actor, -1, SQLITE_STATIC);
+        }
+    }
     sqlite3_bind_text(st, n, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, n + 1, status_name(p.status), -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -875,6 +986,10 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
     money_json(&meta, "amount", p.amount);
     buf_puts(&meta, ",");
     buf_json_kv(&meta, "currency", p.currency);
+    if (rule && rule[0]) {
+        buf_puts(&meta, ",");
+        buf_json_kv(&meta, "rule", rule);
+    }
     buf_puts(&meta, "}");
     m = buf_take(&meta);
     if (m == NULL)
@@ -935,7 +1050,7 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
 }
 
 int store_payout_delete(store *s, const char *id, const char *actor, const char *at,
-                        pr_err *err)
+                        const char *reason, pr_err *err)
 {
     sqlite3_stmt *st;
     payout p;
@@ -995,11 +1110,671 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
     buf_json_kv(&meta, "partner_id", p.partner_id);
     buf_puts(&meta, ",");
     buf_json_kv(&meta, "notes", p.notes);
-    buf_puts(&meta, "},\"after\":null}");
+    buf_puts(&meta, "},\"after\":null");
+    if (reason && reason[0]) {
+        buf_puts(&meta, ",");
+        buf_json_kv(&meta, "reason", reason);
+    }
+    buf_puts(&meta, "}");
     m = buf_take(&meta);
     if (m == NULL)
         return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
     rc = store_audit_append(s, at, actor, move_action(MOVE_DELETE), "payout", id, m, err);
     free(m);
     return rc;
+}
+
+/* ---- runs and the period close ------------------------------------------ */
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return strdup(t ? (const char *)t : "");
+}
+
+int store_run_last_ok(store *s, const char *pipeline, const char *period, int64_t *run_id,
+                      char **config_digest, char **input_digests, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st,
+                "SELECT id, config_digest, input_digests FROM runs"
+                " WHERE org = ?1 AND period = ?2 AND pipeline = ?3 AND outcome = 'ok'"
+                " ORDER BY id DESC LIMIT 1",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, pipeline, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return 1;
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read runs");
+    }
+    *run_id = sqlite3_column_int64(st, 0);
+    *config_digest = dup_col(st, 1);
+    *input_digests = dup_col(st, 2);
+    sqlite3_finalize(st);
+    if (*config_digest == NULL || *input_digests == NULL) {
+        free(*config_digest);
+        free(*input_digests);
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    }
+    return 0;
+}
+
+int store_run_insert(store *s, const char *period, const char *pipeline, const char *actor,
+                     const char *config_digest, const char *input_digests, const char *clock,
+                     int64_t *run_id, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "INSERT INTO runs (org, period, pipeline, actor, config_digest, input_digests,"
+                " clock, started_at, outcome) VALUES (?1,?2,?3,?4,?5,?6,?7,?7,'running')",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, pipeline, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, actor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, config_digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, input_digests, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, clock, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "record run");
+    *run_id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int store_run_finish(store *s, int64_t run_id, const char *counts_json, const char *ended_at,
+                     pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "UPDATE runs SET outcome = 'ok', counts = ?1, ended_at = ?2"
+                " WHERE org = ?3 AND id = ?4",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, counts_json, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ended_at, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "finish run");
+    return 0;
+}
+
+int store_period_blockers(store *s, const char *period, char *ids, size_t cap, int *n,
+                          pr_err *err)
+{
+    sqlite3_stmt *st;
+    size_t used = 0;
+    int rc;
+
+    *n = 0;
+    if (cap > 0)
+        ids[0] = '\0';
+    if (prepare(s, &st,
+                "SELECT id, status FROM payouts WHERE org = ?1 AND period = ?2"
+                " AND kind = 'commission' AND status <> 'pending_approval' ORDER BY partner_id",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = snprintf(ids + used, cap > used ? cap - used : 0, "%s%s (%s)",
+                         *n ? ", " : "", (const char *)sqlite3_column_text(st, 0),
+                         (const char *)sqlite3_column_text(st, 1));
+        if (k > 0 && used + (size_t)k < cap)
+            used += (size_t)k;
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read payouts");
+    return 0;
+}
+
+int store_later_close(store *s, const char *pipeline, const char *period, char later[8],
+                      pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st,
+                "SELECT period FROM runs WHERE org = ?1 AND pipeline = ?2 AND period > ?3"
+                " AND outcome = 'ok' ORDER BY period DESC LIMIT 1",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pipeline, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, period, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        copy_col(later, 8, st, 0);
+        sqlite3_finalize(st);
+        return 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read runs");
+    return 0;
+}
+
+static int exec_bound(store *s, const char *sql, const char *period, const char *what,
+                      pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st, sql, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, what);
+    return 0;
+}
+
+int store_period_reset(store *s, const char *period, pr_err *err)
+{
+    if (need_tx(s, err) != 0)
+        return -1;
+    /* Lines from earlier periods that this period's close consumed or
+     * carried on go back to waiting for this period. */
+    if (exec_bound(s,
+                   "UPDATE commission_lines SET payout_id = NULL, amount = NULL,"
+                   " carried_to = ?2, carry_reason = 'carried forward'"
+                   " WHERE org = ?1 AND period < ?2 AND (payout_id IN (SELECT id FROM payouts"
+                   " WHERE org = ?1 AND period = ?2 AND kind = 'commission')"
+                   " OR (payout_id IS NULL AND carried_to > ?2))",
+                   period, "release carried lines", err) != 0)
+        return -1;
+    if (exec_bound(s, "DELETE FROM commission_lines WHERE org = ?1 AND period = ?2", period,
+                   "delete commission lines", err) != 0)
+        return -1;
+    return exec_bound(s, "DELETE FROM attribution_lines WHERE org = ?1 AND period = ?2", period,
+                      "delete attribution lines", err);
+}
+
+int store_line_insert(store *s, int64_t run_id, const char *period, const struct payrun_line *l,
+                      pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        cached(s, STMT_LINE_INSERT,
+               "INSERT INTO attribution_lines (org, period, run_id, source_line, deal_id,"
+               " deal_name, deal_status, closed_on, partner_id, model, percentage,"
+               " attributed_amount, currency, product_line)"
+               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+               " ON CONFLICT (org, period, deal_id, partner_id) DO NOTHING",
+               &st, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, run_id);
+    sqlite3_bind_int64(st, 4, l->source_line);
+    sqlite3_bind_text(st, 5, l->deal_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, l->deal_name ? l->deal_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, l->deal_status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, l->closed_on ? l->closed_on : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, l->partner_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, l->model ? l->model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, l->percentage ? l->percentage : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, l->attributed_amount);
+    sqlite3_bind_text(st, 13, l->currency, -1, SQLITE_STATIC);
+    bind_text(st, 14, l->product_line);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "insert attribution line");
+    return sqlite3_changes(s->db) == 1 ? 0 : 1;
+}
+
+int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT p.partner_id, p.type, p.tier, p.commission_rate, p.currency, r.carried,"
+                " r.id, r.deal_id, r.product_line, r.amount, r.rate, r.rule, r.exact"
+                " FROM (SELECT partner_id, 0 AS carried, id, deal_id, coalesce(product_line, '')"
+                "       AS product_line, attributed_amount AS amount, 0 AS rate, NULL AS rule,"
+                "       NULL AS exact FROM attribution_lines WHERE org = ?1 AND period = ?2"
+                "       AND deal_status = 'won'"
+                "       UNION ALL"
+                "       SELECT c.partner_id, 1, c.id, a.deal_id, coalesce(a.product_line, ''),"
+                "       a.attributed_amount, c.rate, c.rule, c.exact FROM commission_lines c"
+                "       JOIN attribution_lines a ON a.id = c.attribution_line_id"
+                "       WHERE c.org = ?1 AND c.payout_id IS NULL AND c.carried_to = ?2) r"
+                " JOIN partners p ON p.org = ?1 AND p.partner_id = r.partner_id"
+                " ORDER BY r.partner_id, r.carried DESC, r.id",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        calc_row r;
+        r.partner_id = (const char *)sqlite3_column_text(st, 0);
+        r.partner_type = (const char *)sqlite3_column_text(st, 1);
+        r.partner_tier = (const char *)sqlite3_column_text(st, 2);
+        r.partner_rate = sqlite3_column_int64(st, 3);
+        r.partner_currency = (const char *)sqlite3_column_text(st, 4);
+        r.carried = sqlite3_column_int(st, 5);
+        r.id = sqlite3_column_int64(st, 6);
+        r.deal_id = (const char *)sqlite3_column_text(st, 7);
+        r.product_line = (const char *)sqlite3_column_text(st, 8);
+        r.amount = sqlite3_column_int64(st, 9);
+        r.rate = sqlite3_column_int64(st, 10);
+        r.rule = (const char *)sqlite3_column_text(st, 11);
+        r.exact = (const char *)sqlite3_column_text(st, 12);
+        ret = cb(ud, &r);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read lines for the calculation");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_commission_insert(store *s, const char *period, int64_t attr_id,
+                            const char *partner_id, const char *payout_id, const char *rule,
+                            int64_t rate, const char *exact, int has_amount, int64_t amount,
+                            const char *carried_to, const char *carry_reason, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        cached(s, STMT_COMMISSION_INSERT,
+               "INSERT INTO commission_lines (org, period, attribution_line_id, partner_id,"
+               " payout_id, rule, rate, exact, amount, carried_to, carry_reason)"
+               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+               &st, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, attr_id);
+    sqlite3_bind_text(st, 4, partner_id, -1, SQLITE_STATIC);
+    bind_text(st, 5, payout_id);
+    sqlite3_bind_text(st, 6, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, rate);
+    sqlite3_bind_text(st, 8, exact, -1, SQLITE_STATIC);
+    if (has_amount)
+        sqlite3_bind_int64(st, 9, amount);
+    bind_text(st, 10, carried_to);
+    bind_text(st, 11, carry_reason);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "insert commission line");
+    return 0;
+}
+
+int store_commission_assign(store *s, int64_t line_id, const char *payout_id, int has_amount,
+                            int64_t amount, const char *carried_to, const char *carry_reason,
+                            pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        cached(s, STMT_COMMISSION_ASSIGN,
+               "UPDATE commission_lines SET payout_id = ?1, amount = ?2, carried_to = ?3,"
+               " carry_reason = ?4 WHERE org = ?5 AND id = ?6",
+               &st, err) != 0)
+        return -1;
+    bind_text(st, 1, payout_id);
+    if (has_amount)
+        sqlite3_bind_int64(st, 2, amount);
+    bind_text(st, 3, carried_to);
+    bind_text(st, 4, carry_reason);
+    sqlite3_bind_text(st, 5, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, line_id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "update commission line");
+    return 0;
+}
+
+/* Approvals of a payout, removed when its amount changes: an approval was
+ * given for an amount, not for whatever the payout later says. */
+static int clear_approvals(store *s, const char *id, int *n, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st, "DELETE FROM approvals WHERE org = ?1 AND payout_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "clear approvals");
+    *n = sqlite3_changes(s->db);
+    return 0;
+}
+
+int store_payout_upsert_commission(store *s, const char *period, const char *partner_id,
+                                   int64_t amount, const char *currency, int64_t run_id,
+                                   const char *actor, const char *at, char id[24],
+                                   upsert_result *result, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    buf meta;
+    char *m;
+    int rc, cleared = 0;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    store_payout_id(s->org, period, partner_id, PAYOUT_KIND_COMMISSION, id);
+    rc = store_payout_get(s, id, &p, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        memset(&p, 0, sizeof(p));
+        snprintf(p.period, sizeof(p.period), "%s", period);
+        snprintf(p.partner_id, sizeof(p.partner_id), "%s", partner_id);
+        snprintf(p.currency, sizeof(p.currency), "%s", currency);
+        p.kind = PAYOUT_KIND_COMMISSION;
+        p.amount = amount;
+        p.approvals_required = 1;
+        p.run_id = run_id;
+        *result = UPSERT_CREATED;
+        return store_payout_create(s, &p, actor, at, err);
+    }
+    if (p.status != STATUS_PENDING_APPROVAL)
+        return pr_err_set(err, EXIT_DATAERR, "payout \"%s\" is %s: cannot recalculate it", id,
+                          status_name(p.status));
+    if (prepare(s, &st, "UPDATE payouts SET amount = ?1, run_id = ?2 WHERE org = ?3 AND id = ?4",
+                err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, amount);
+    sqlite3_bind_int64(st, 2, run_id);
+    sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "recalculate payout");
+    if (p.amount == amount) {
+        *result = UPSERT_UNCHANGED;
+        return 0;
+    }
+    if (clear_approvals(s, id, &cleared, err) != 0)
+        return -1;
+    *result = UPSERT_UPDATED;
+    buf_init(&meta);
+    buf_puts(&meta, "{\"before\":{");
+    money_json(&meta, "amount", p.amount);
+    buf_puts(&meta, "},\"after\":{");
+    money_json(&meta, "amount", amount);
+    buf_puts(&meta, "},");
+    buf_json_kv(&meta, "currency", p.currency);
+    buf_printf(&meta, ",\"approvals_cleared\":%d,\"run_id\":%lld}", cleared, (long long)run_id);
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, "payout.recalculated", "payout", id, m, err);
+    free(m);
+    return rc;
+}
+
+int store_payouts_prune(store *s, const char *period, int64_t run_id, const char *actor,
+                        const char *at, int *deleted, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    *deleted = 0;
+    if (prepare(s, &st,
+                "SELECT id FROM payouts WHERE org = ?1 AND period = ?2 AND kind = 'commission'"
+                " AND status = 'pending_approval' AND (run_id IS NULL OR run_id <> ?3)",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, run_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **ni = realloc(ids, nc * sizeof(*ni));
+            if (ni == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            ids = ni;
+            cap = nc;
+        }
+        if ((ids[n] = dup_col(st, 0)) == NULL) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read payouts");
+    sqlite3_finalize(st);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        ret = store_payout_delete(s, ids[i], actor, at,
+                                  "recalculated: the partner earns no payout this period", err);
+        if (ret == 0)
+            (*deleted)++;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return ret;
+}
+
+int store_payout_require(store *s, const char *id, int approvals, const char *rule,
+                         const char *actor, const char *at, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (p.status != STATUS_PENDING_APPROVAL)
+        return pr_err_set(err, EXIT_DATAERR,
+                          "payout \"%s\" is %s: cannot change its required approvals", id,
+                          status_name(p.status));
+    if (p.approvals_required == approvals)
+        return 0;
+    if (prepare(s, &st,
+                "UPDATE payouts SET approvals_required = ?1 WHERE org = ?2 AND id = ?3", err) != 0)
+        return -1;
+    sqlite3_bind_int(st, 1, approvals);
+    sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "set required approvals");
+    buf_init(&meta);
+    buf_printf(&meta, "{\"before\":{\"approvals_required\":%d},\"after\":{\"approvals_required\":%d},",
+               p.approvals_required, approvals);
+    buf_json_kv(&meta, "rule", rule);
+    buf_puts(&meta, "}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, "payout.approvals_required", "payout", id, m, err);
+    free(m);
+    return rc;
+}
+
+int store_payout_hold(store *s, const char *id, const char *reason, const char *rule,
+                      const char *actor, const char *at, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (p.status != STATUS_PENDING_APPROVAL)
+        return pr_err_set(err, EXIT_DATAERR, "payout \"%s\" is %s: cannot hold it", id,
+                          status_name(p.status));
+    if (strcmp(p.hold_reason, reason) == 0)
+        return 0;
+    if (prepare(s, &st, "UPDATE payouts SET hold_reason = ?1 WHERE org = ?2 AND id = ?3",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "hold payout");
+    buf_init(&meta);
+    buf_puts(&meta, "{\"before\":{");
+    buf_json_kv(&meta, "hold_reason", p.hold_reason[0] ? p.hold_reason : NULL);
+    buf_puts(&meta, "},\"after\":{");
+    buf_json_kv(&meta, "hold_reason", reason);
+    buf_puts(&meta, "},");
+    buf_json_kv(&meta, "rule", rule);
+    buf_puts(&meta, "}");
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, actor, "payout.held", "payout", id, m, err);
+    free(m);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT p.id, p.period, p.partner_id, pa.name, pa.type, pa.tier, pa.status,"
+                " ((pa.routing_number IS NOT NULL AND pa.account_number IS NOT NULL)"
+                "  OR (pa.iban IS NOT NULL AND pa.bic IS NOT NULL)),"
+                " p.amount, p.currency, p.status, p.approvals_required,"
+                " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
+                " p.created_at, p.created_by, p.approved_by, p.approved_at, p.paid_at,"
+                " p.reference, p.notes, p.hold_reason,"
+                " (SELECT count(*) FROM commission_lines c WHERE c.org = p.org"
+                "  AND c.payout_id = p.id),"
+                " (SELECT q.amount FROM payouts q WHERE q.org = p.org AND q.partner_id ="
+                "  p.partner_id AND q.period < p.period ORDER BY q.period DESC LIMIT 1),"
+                " p.kind"
+                " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id"
+                " WHERE p.org = ?1 AND p.period = ?2 ORDER BY p.partner_id, p.kind",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct payrun_payout_view v;
+        memset(&v, 0, sizeof(v));
+        v.id = col_text(st, 0);
+        v.org = s->org;
+        v.period = col_text(st, 1);
+        v.partner_id = col_text(st, 2);
+        v.partner_name = col_text(st, 3);
+        v.partner_type = col_text(st, 4);
+        v.partner_tier = col_text(st, 5);
+        v.partner_status = col_text(st, 6);
+        v.has_payment_details = sqlite3_column_int(st, 7);
+        v.amount = sqlite3_column_int64(st, 8);
+        v.currency = col_text(st, 9);
+        v.status = col_text(st, 10);
+        v.approvals_required = sqlite3_column_int(st, 11);
+        v.approvals_given = sqlite3_column_int(st, 12);
+        v.created_at = col_text(st, 13);
+        v.created_by = col_text(st, 14);
+        v.approved_by = col_text(st, 15);
+        v.approved_at = col_text(st, 16);
+        v.paid_at = col_text(st, 17);
+        v.reference = col_text(st, 18);
+        v.notes = col_text(st, 19);
+        v.hold_reason = col_text(st, 20);
+        v.lines = sqlite3_column_int64(st, 21);
+        v.has_previous = sqlite3_column_type(st, 22) != SQLITE_NULL;
+        v.previous_amount = sqlite3_column_int64(st, 22);
+        ret = cb(ud, &v);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return db_fail(s, err, "read payouts");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_period_totals(store *s, const char *period, status_total out[STATUS__COUNT],
+                        pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(out, 0, sizeof(status_total) * STATUS__COUNT);
+    /* Summed here with a checked add, so an overflow is reported as what
+     * it is rather than as a database error from sum(). */
+    if (prepare(s, &st,
+                "SELECT status, amount FROM payouts WHERE org = ?1 AND (?2 IS NULL OR period = ?2)",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    if (period)
+        sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        payout_status ps;
+        if (status_parse(col_text(st, 0), &ps) != 0)
+            continue;
+        out[ps].count++;
+        if (__builtin_add_overflow(out[ps].total, sqlite3_column_int64(st, 1), &out[ps].total)) {
+            sqlite3_finalize(st);
+            return pr_err_set(err, EXIT_DATAERR, "total of %s payouts overflows", status_name(ps));
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read payouts");
+    return 0;
 }

@@ -62,6 +62,7 @@ typedef struct payout {
     char reference[129];
     char notes[1025];
     int64_t run_id;       /* 0 when created by hand */
+    char hold_reason[257]; /* "" unless an approval rule put it on hold */
 } payout;
 
 /*
@@ -87,6 +88,10 @@ void store_payout_id(const char *org, const char *period, const char *partner_id
                      payout_kind kind, char out[24]);
 
 int store_partner_put(store *s, const partner *p, pr_err *err);
+/* Insert or update a partner, auditing partner.created / partner.updated
+ * with the changed fields; *changed is 0 (same), 1 (created), 2 (updated). */
+int store_partner_upsert(store *s, const partner *p, const char *actor, const char *at,
+                         int *changed, pr_err *err);
 /* 0 found, 1 not found, -1 error. */
 int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *err);
 
@@ -103,12 +108,12 @@ int store_payout_get(store *s, const char *id, payout *out, pr_err *err);
  * MOVE_DELETE go through store_payout_edit / store_payout_delete instead.
  */
 int store_payout_move(store *s, const char *id, payout_move move, const char *actor,
-                      const char *at, const char *detail, pr_err *err);
+                      const char *at, const char *detail, const char *rule, pr_err *err);
 /* Edit amount (when has_amount) and/or notes (when notes != NULL). */
 int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
                       const char *notes, const char *actor, const char *at, pr_err *err);
 int store_payout_delete(store *s, const char *id, const char *actor, const char *at,
-                        pr_err *err);
+                        const char *reason, pr_err *err);
 
 /* Append an audit event for this org; seq and hashes are assigned here. */
 int store_audit_append(store *s, const char *at, const char *actor, const char *action,
@@ -128,5 +133,105 @@ typedef struct audit_report {
 /* Verify the org's chain; returns 0 whether or not it is intact (see
  * report->bad_seq), -1 only when it could not be read. */
 int store_audit_verify(store *s, audit_report *report, pr_err *err);
+
+
+/* ---- runs and the period close ------------------------------------------ */
+
+/* The last committed run of `pipeline` for `period`: 0 found, 1 none. The
+ * caller frees *config_digest and *input_digests. */
+int store_run_last_ok(store *s, const char *pipeline, const char *period, int64_t *run_id,
+                      char **config_digest, char **input_digests, pr_err *err);
+int store_run_insert(store *s, const char *period, const char *pipeline, const char *actor,
+                     const char *config_digest, const char *input_digests, const char *clock,
+                     int64_t *run_id, pr_err *err);
+int store_run_finish(store *s, int64_t run_id, const char *counts_json, const char *ended_at,
+                     pr_err *err);
+
+/* Commission payouts of `period` that have left pending_approval: their ids
+ * (comma-separated, at most `cap` bytes) and how many. */
+int store_period_blockers(store *s, const char *period, char *ids, size_t cap, int *n,
+                          pr_err *err);
+/* A committed close of a later period than `period`: 1 (with its period in
+ * later[8]) or 0. */
+int store_later_close(store *s, const char *pipeline, const char *period, char later[8],
+                      pr_err *err);
+/* Forget what an earlier close of `period` imported and computed: its
+ * attribution and commission lines go, lines carried into it from earlier
+ * periods are released back to it. Payouts stay, to be recalculated. */
+int store_period_reset(store *s, const char *period, pr_err *err);
+
+struct payrun_line;
+/* Insert one won attribution line. 0 inserted, 1 duplicate deal+partner. */
+int store_line_insert(store *s, int64_t run_id, const char *period,
+                      const struct payrun_line *l, pr_err *err);
+
+/* One row the calculation walks: a new attribution line of the period, or
+ * a commission line carried into it from an earlier period. */
+typedef struct calc_row {
+    const char *partner_id;
+    const char *partner_type;
+    const char *partner_tier;
+    int64_t partner_rate;
+    const char *partner_currency;
+    int carried;          /* 0: attribution line; 1: carried commission line */
+    int64_t id;           /* attribution_lines.id or commission_lines.id */
+    const char *deal_id;
+    const char *product_line;
+    int64_t amount;       /* attributed amount */
+    int64_t rate;         /* carried only */
+    const char *rule;     /* carried only */
+    const char *exact;    /* carried only: decimal text */
+} calc_row;
+typedef int (*store_calc_cb)(void *ud, const calc_row *r);
+/* Walk the period's rows ordered by partner, then carried first, then id. */
+int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr_err *err);
+
+/* Insert the commission line of attribution line `attr_id`. payout_id NULL
+ * with carried_to set means rolled over. */
+int store_commission_insert(store *s, const char *period, int64_t attr_id,
+                            const char *partner_id, const char *payout_id, const char *rule,
+                            int64_t rate, const char *exact, int has_amount, int64_t amount,
+                            const char *carried_to, const char *carry_reason, pr_err *err);
+/* Re-point a carried commission line at a payout, or carry it further. */
+int store_commission_assign(store *s, int64_t line_id, const char *payout_id, int has_amount,
+                            int64_t amount, const char *carried_to, const char *carry_reason,
+                            pr_err *err);
+
+typedef enum upsert_result { UPSERT_CREATED, UPSERT_UPDATED, UPSERT_UNCHANGED } upsert_result;
+/* Create the period's commission payout of a partner, or bring an existing
+ * pending one to `amount` (audited as payout.recalculated, its approvals
+ * cleared). Marks it as made by `run_id`. */
+int store_payout_upsert_commission(store *s, const char *period, const char *partner_id,
+                                   int64_t amount, const char *currency, int64_t run_id,
+                                   const char *actor, const char *at, char id[24],
+                                   upsert_result *result, pr_err *err);
+/* Delete the period's pending commission payouts that run `run_id` did not
+ * make (their partner no longer earns one). */
+int store_payouts_prune(store *s, const char *period, int64_t run_id, const char *actor,
+                        const char *at, int *deleted, pr_err *err);
+
+/* Approval rules' decisions, each audited with its rule (no event when
+ * nothing changes). */
+int store_payout_require(store *s, const char *id, int approvals, const char *rule,
+                         const char *actor, const char *at, pr_err *err);
+int store_payout_hold(store *s, const char *id, const char *reason, const char *rule,
+                      const char *actor, const char *at, pr_err *err);
+
+struct payrun_payout_view;
+typedef int (*store_view_cb)(void *ud, const struct payrun_payout_view *v);
+/* The period's payouts as approvers and exporters see them, by partner. */
+int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud, pr_err *err);
+
+/* Events after `after_seq`, in order (the audit sinks' cursor). */
+int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, pr_err *err);
+
+typedef struct status_total {
+    int64_t count;
+    int64_t total; /* minor units; saturates never: overflow is an error */
+} status_total;
+/* Count and total per status of the period's payouts (all periods when
+ * period is NULL). An org keeps one currency, so totals add up. */
+int store_period_totals(store *s, const char *period, status_total out[STATUS__COUNT],
+                        pr_err *err);
 
 #endif

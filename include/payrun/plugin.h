@@ -72,9 +72,12 @@ enum payrun_key_type {
     PAYRUN_KEY_INT = 3,    /* decimal integer, int64 range */
     PAYRUN_KEY_MONEY = 4,  /* decimal money in the batch currency: "100.00" */
     PAYRUN_KEY_RATE = 5,   /* percentage 0..100, up to 6 decimals: "12.5" */
-    PAYRUN_KEY_PATH = 6,   /* file path; {org} and {period} are expanded */
+    PAYRUN_KEY_PATH = 6,   /* output file; relative to output_dir; {org}, {period} expanded */
     PAYRUN_KEY_ENUM = 7,   /* one of `choices`, a '|'-separated list */
-    PAYRUN_KEY_LIST = 8    /* sequence of maps, each checked against `fields` */
+    PAYRUN_KEY_LIST = 8,   /* sequence of maps, each checked against `fields` */
+    PAYRUN_KEY_INPUT = 9   /* input file; relative to the config file's directory;
+                            * {org}, {period} expanded; its SHA-256 is recorded
+                            * with the run, so a rerun knows if inputs changed */
 };
 
 struct payrun_config_key {
@@ -106,7 +109,134 @@ enum payrun_status {
     PAYRUN_ERR_INPUT = -2, /* the input data is bad (exit 65) */
     PAYRUN_ERR_NOINPUT = -3, /* an input file is missing (exit 66) */
     PAYRUN_ERR_IO = -4,    /* read or write failed (exit 74) */
-    PAYRUN_ERR_STATE = -5  /* a move the state machine refuses */
+    PAYRUN_ERR_STATE = -5, /* a move the state machine refuses */
+    PAYRUN_ERR_CONFIG = -6, /* the stage's configuration cannot work (exit 78) */
+    PAYRUN_SKIPPED = 1     /* line_add: read, valid, but not commissionable */
+};
+
+/* ---- what crosses the boundary ------------------------------------------ */
+
+/* A partner, as an importer hands it to the core. Optional text is NULL or
+ * "". Strings are copied by the core before the call returns. */
+struct payrun_partner {
+    const char *partner_id;
+    const char *name;
+    const char *type;   /* affiliate | referral | reseller | integration */
+    const char *tier;   /* bronze | silver | gold | platinum */
+    int64_t commission_rate;
+    const char *status; /* active | inactive | pending */
+    const char *currency;
+    const char *email;
+    const char *routing_number;
+    const char *account_number;
+    const char *iban;
+    const char *bic;
+    const char *account_name;
+};
+
+/* An attribution line, as an importer hands it to the core. */
+struct payrun_line {
+    int64_t source_line;     /* line number in the input file, for messages */
+    const char *deal_id;
+    const char *deal_name;
+    const char *deal_status; /* won | lost | open */
+    const char *closed_on;   /* YYYY-MM-DD; may be empty for open deals */
+    const char *partner_id;
+    const char *model;       /* equal_split | first_touch | ... */
+    const char *percentage;  /* decimal text, as given */
+    int64_t attributed_amount; /* minor units; negative for a clawback */
+    const char *currency;
+    const char *product_line; /* may be NULL */
+};
+
+/* One commission line offered to a calculator for its rate. */
+struct payrun_calc_line {
+    int64_t line_id;
+    const char *partner_id;
+    const char *partner_type;
+    const char *partner_tier;
+    int64_t partner_rate;   /* the partner's own commission_rate */
+    const char *deal_id;
+    const char *product_line; /* "" when none */
+    int64_t attributed_amount;
+};
+
+/* Give the rate of one line: set *rate (millionths of a percent) and *rule
+ * (a name that lives until calculate() returns). Return PAYRUN_OK, or a
+ * failure already reported with host->error. */
+typedef int (*payrun_rate_fn)(void *ud, const struct payrun_calc_line *line,
+                              int64_t *rate, const char **rule);
+
+enum payrun_rounding { PAYRUN_ROUND_HALF_EVEN = 0, PAYRUN_ROUND_HALF_UP = 1 };
+
+struct payrun_calc_params {
+    uint32_t size;      /* sizeof(struct payrun_calc_params) */
+    int rounding;       /* enum payrun_rounding */
+    int64_t min_payout; /* minor units; positive totals below it roll over */
+};
+
+/* A payout as the core shows it to approvers and exporters. */
+struct payrun_payout_view {
+    const char *id;
+    const char *org;
+    const char *period;
+    const char *partner_id;
+    const char *partner_name;
+    const char *partner_type;
+    const char *partner_tier;
+    const char *partner_status;
+    int has_payment_details; /* bank routing+account, or IBAN+BIC */
+    int64_t amount;
+    const char *currency;
+    const char *status;
+    int approvals_required;
+    int approvals_given;
+    const char *created_at;
+    const char *created_by;
+    const char *approved_by;
+    const char *approved_at;
+    const char *paid_at;
+    const char *reference;
+    const char *notes;
+    const char *hold_reason; /* "" unless held */
+    int64_t lines;           /* commission lines of this payout */
+    int has_previous;        /* the partner has a payout in an earlier period */
+    int64_t previous_amount; /* the latest such payout's amount */
+};
+
+typedef int (*payrun_payout_fn)(void *ud, const struct payrun_payout_view *p);
+
+/* What an approver may decide about a pending payout. */
+enum payrun_decision {
+    PAYRUN_DECIDE_APPROVE = 1, /* approve now, on the rule's authority */
+    PAYRUN_DECIDE_REJECT = 2,  /* reject; reason required */
+    PAYRUN_DECIDE_HOLD = 3,    /* keep pending and refuse approval; reason required */
+    PAYRUN_DECIDE_REQUIRE = 4  /* needs `approvals` distinct human approvers */
+};
+
+/* An audit event, for audit sinks. */
+struct payrun_audit_event {
+    int64_t seq;
+    const char *org;
+    const char *at;
+    const char *actor;
+    const char *action;
+    const char *entity_type;
+    const char *entity_id;
+    const char *metadata; /* a JSON object */
+    const char *prev_hash;
+    const char *hash;
+};
+
+typedef int (*payrun_event_fn)(void *ud, const struct payrun_audit_event *e);
+
+/* An output file being written. */
+typedef struct payrun_output payrun_output;
+
+enum payrun_output_flags {
+    /* Keep the file even when the run fails (a rejects file explains the
+     * failure). Every other output appears only if the run commits. */
+    PAYRUN_OUTPUT_KEEP_ON_FAILURE = 1u << 0
 };
 
 /* Opaque: one stage instance of a running pipeline. */
@@ -154,6 +284,68 @@ struct payrun_host {
                     const char *field, const char **out);
     /* Number of items of a PAYRUN_KEY_LIST key (0 when unset). */
     int (*cfg_list_len)(payrun_stage *st, const char *key);
+
+    /*
+     * Money is the core's: plugins parse and format amounts and rates with
+     * these, in the batch currency's exponent, rather than with code of
+     * their own. parse_* return PAYRUN_OK or PAYRUN_ERR_INPUT with the
+     * reason in why[] (e.g. `bad amount "1,200.00": ...`); format_money
+     * returns the length written or -1 if `cap` is too small (32 suffices).
+     */
+    int (*parse_money)(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                       char *why, size_t why_len);
+    int (*parse_rate)(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                      char *why, size_t why_len);
+    int (*format_money)(payrun_stage *st, int64_t amount, char *buf, size_t cap);
+
+    /* Add a figure to this stage's counts (recorded with the run and shown
+     * in its summary), e.g. count(st, "rejected", 1). */
+    void (*count)(payrun_stage *st, const char *name, int64_t n);
+
+    /*
+     * Output files. A relative path is taken under the run's output
+     * directory. The core writes to a temporary file beside the final name
+     * and renames it only after the run commits (or, with
+     * PAYRUN_OUTPUT_KEEP_ON_FAILURE, also when it fails); a dry run
+     * discards it. output_close() flushes and fsyncs; a failure is reported.
+     */
+    int (*output_open)(payrun_stage *st, const char *path, unsigned flags,
+                       payrun_output **out);
+    int (*output_write)(payrun_output *o, const void *data, size_t len);
+    int (*output_close)(payrun_output *o);
+
+    /* Importers. Each returns PAYRUN_OK, PAYRUN_SKIPPED (line_add: a lost
+     * or open deal, counted but not commissionable) or PAYRUN_ERR_INPUT
+     * with the reason in why[] (unknown partner, currency mismatch,
+     * duplicate deal and partner, date outside the period, bad value): the
+     * importer writes that row to its rejects file. Other failures are
+     * reported and end the run. */
+    int (*partner_put)(payrun_stage *st, const struct payrun_partner *p,
+                       char *why, size_t why_len);
+    int (*line_add)(payrun_stage *st, const struct payrun_line *l,
+                    char *why, size_t why_len);
+
+    /*
+     * Calculators. The core offers every commissionable line of the period
+     * to `rate` (in partner order), computes each line's exact commission,
+     * sums per partner, rounds once, shares the rounded total back over the
+     * lines by largest remainder, and creates, updates or carries forward
+     * each partner's payout, all audited.
+     */
+    int (*calculate)(payrun_stage *st, const struct payrun_calc_params *params,
+                     payrun_rate_fn rate, void *ud);
+
+    /* Approvers and exporters: the period's payouts in partner order. */
+    int (*each_payout)(payrun_stage *st, payrun_payout_fn fn, void *ud);
+    /* Approvers: decide about a pending payout. `rule` names the rule that
+     * decided; `reason` is required for reject and hold. Returns
+     * PAYRUN_ERR_STATE (reported) when the state machine refuses. */
+    int (*decide)(payrun_stage *st, const char *payout_id, int decision,
+                  int approvals, const char *rule, const char *reason);
+
+    /* Audit sinks (run after the commit): the org's events after `after_seq`. */
+    int (*each_audit_event)(payrun_stage *st, int64_t after_seq, payrun_event_fn fn,
+                            void *ud);
 };
 
 /* True when the core's host table has member `m` (added in a later ABI). */

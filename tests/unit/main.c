@@ -12,7 +12,7 @@
 int main(int argc, char **argv)
 {
     Suite *(*all[])(void) = {money_suite, config_suite, state_suite,
-                             audit_suite, store_suite, loader_suite};
+                             audit_suite, store_suite, loader_suite, commission_suite};
     SRunner *sr = NULL;
     int failed;
 

@@ -10,6 +10,7 @@ Suite *state_suite(void);
 Suite *audit_suite(void);
 Suite *store_suite(void);
 Suite *loader_suite(void);
+Suite *commission_suite(void);
 
 /* Directory of tests/fixtures in the source tree, and of the fixture
  * plugins in the build tree; set by CMake. */

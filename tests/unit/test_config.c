@@ -194,6 +194,9 @@ static const struct bad_file bad_files[] = {
      "the top level must be a map of keys, found a sequence", NULL},
     {"bad-integer-leading-zero.yaml", EXIT_CONFIG, "1:10",
      "\"version\" must be an integer, found \"01\"", "leading zeros"},
+    {"bad-invalid-utf8.yaml", EXIT_CONFIG, "2:8", "invalid YAML: invalid leading UTF-8 octet",
+     "UTF-8"},
+    {"bad-empty-document.yaml", EXIT_CONFIG, "1:1", "the file is empty", NULL},
     {"bad-with-not-a-map.yaml", EXIT_CONFIG, "9:13",
      "\"with\" must be a map of the plugin's keys, found a sequence", NULL},
 };
@@ -610,7 +613,8 @@ START_TEST(test_check_period)
         ck_assert_msg(err.hint[0] != '\0', "no hint for %s", bad[i]);
     }
     config_check_period("2026-13", &err);
-    ck_assert_str_eq(err.msg, "bad period \"2026-13\": expected YYYY-MM with a month from 01 to 12");
+    ck_assert_str_eq(err.msg,
+                     "bad period \"2026-13\": expected YYYY-MM with a month from 01 to 12");
     config_check_period("1969-12", &err);
     ck_assert_msg(strstr(err.msg, "year from 1970 to 9999") != NULL, "%s", err.msg);
     ck_assert_int_eq(config_check_period(NULL, &err), -1);

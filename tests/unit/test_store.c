@@ -175,9 +175,9 @@ START_TEST(orgs_are_isolated)
     /* Another org's valid id is simply not found, for reading and moving. */
     ck_assert_int_eq(store_payout_get(b, p.id, &got, &err), 1);
     ck_assert_int_eq(store_begin(b, &err), 0);
-    ck_assert_int_eq(store_payout_move(b, p.id, MOVE_APPROVE, "bob", "t", NULL, &err), -1);
+    ck_assert_int_eq(store_payout_move(b, p.id, MOVE_APPROVE, "bob", "t", NULL, NULL, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "not found in org \"beta\""));
-    ck_assert_int_eq(store_payout_delete(b, p.id, "bob", "t", &err), -1);
+    ck_assert_int_eq(store_payout_delete(b, p.id, "bob", "t", NULL, &err), -1);
     store_rollback(b);
     /* The same partner id in another org is another partner. */
     partner pa;
@@ -201,7 +201,7 @@ START_TEST(move_and_audit_commit_together)
     /* A move rolled back leaves neither the new state nor its event. */
     ck_assert_int_eq(store_begin(s, &err), 0);
     ck_assert_int_eq(store_payout_move(s, p.id, MOVE_APPROVE, "bob", "2026-03-02T00:00:00Z",
-                                       NULL, &err), 0);
+                                       NULL, NULL, &err), 0);
     store_rollback(s);
     ck_assert_int_eq(store_payout_get(s, p.id, &got, &err), 0);
     ck_assert_int_eq(got.status, STATUS_PENDING_APPROVAL);
@@ -210,9 +210,9 @@ START_TEST(move_and_audit_commit_together)
     /* Committed: both are there, and the event records before and after. */
     ck_assert_int_eq(store_begin(s, &err), 0);
     ck_assert_int_eq(store_payout_move(s, p.id, MOVE_APPROVE, "bob", "2026-03-02T00:00:00Z",
-                                       NULL, &err), 0);
+                                       NULL, NULL, &err), 0);
     ck_assert_int_eq(store_payout_move(s, p.id, MOVE_MARK_PAID, "carol", "2026-03-03T00:00:00Z",
-                                       "WIRE-77", &err), 0);
+                                       "WIRE-77", NULL, &err), 0);
     ck_assert_int_eq(store_commit(s, &err), 0);
     ck_assert_int_eq(store_payout_get(s, p.id, &got, &err), 0);
     ck_assert_int_eq(got.status, STATUS_PAID);
@@ -225,7 +225,7 @@ START_TEST(move_and_audit_commit_together)
 
     /* A refused move changes nothing and writes no event. */
     ck_assert_int_eq(store_begin(s, &err), 0);
-    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t", "late", &err), -1);
+    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t", "late", NULL, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "is paid: cannot reject"));
     store_rollback(s);
     store_close(s);
@@ -245,13 +245,13 @@ START_TEST(edit_and_delete_only_while_pending)
     create_payout(s, "P1", 1000, &p);
     create_payout(s, "P2", 2000, &q);
     ck_assert_int_eq(store_payout_edit(s, p.id, 1, 1500, "raised", "alice", "t1", &err), 0);
-    ck_assert_int_eq(store_payout_delete(s, q.id, "alice", "t2", &err), 0);
-    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t3", NULL, &err), -1);
+    ck_assert_int_eq(store_payout_delete(s, q.id, "alice", "t2", NULL, &err), 0);
+    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t3", NULL, NULL, &err), -1);
     ck_assert_int_eq(err.code, EXIT_USAGE); /* a rejection needs a reason */
-    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t3", "duplicate", &err), 0);
+    ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t3", "duplicate", NULL, &err), 0);
     ck_assert_int_eq(store_payout_edit(s, p.id, 1, 1, NULL, "alice", "t4", &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "is rejected: cannot edit"));
-    ck_assert_int_eq(store_payout_delete(s, p.id, "alice", "t4", &err), -1);
+    ck_assert_int_eq(store_payout_delete(s, p.id, "alice", "t4", NULL, &err), -1);
     ck_assert_int_eq(store_commit(s, &err), 0);
     ck_assert_int_eq(store_payout_get(s, p.id, &got, &err), 0);
     ck_assert_int_eq(got.amount, 1500);

@@ -1,0 +1,252 @@
+/*
+ * commission.c: SPEC section 3, over the rows the store walks.
+ *
+ * Only one partner's lines are held in memory at a time (the store hands
+ * rows over in partner order), so memory grows with the largest partner,
+ * not with the file.
+ */
+#include "commission.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pline {
+    int carried;
+    int64_t id;            /* attribution line id (new) or commission line id (carried) */
+    int64_t rate;
+    const char *rule;      /* plugin-owned (new) or in `rules` (carried) */
+    money_exact exact;
+} pline;
+
+typedef struct calc_state {
+    store *s;
+    const commission_params *p;
+    commission_rate_fn rate;
+    void *ud;
+    commission_result *res;
+    pr_err *err;
+    char partner[65];
+    pline *lines;
+    size_t n, cap;
+    int64_t *shares;
+    money_exact *exacts;
+    char **rules;          /* copies of carried lines' rule names */
+    size_t n_rules;
+} calc_state;
+
+void period_next(const char *period, char out[8])
+{
+    int y = (period[0] - '0') * 1000 + (period[1] - '0') * 100 + (period[2] - '0') * 10 +
+            (period[3] - '0');
+    int m = (period[5] - '0') * 10 + (period[6] - '0');
+
+    if (++m > 12) {
+        m = 1;
+        y++;
+    }
+    /* The period was checked as YYYY-MM; write the digits by hand. */
+    y %= 10000;
+    out[0] = (char)('0' + y / 1000);
+    out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10);
+    out[3] = (char)('0' + y % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + m / 10);
+    out[6] = (char)('0' + m % 10);
+    out[7] = '\0';
+}
+
+static void forget_partner(calc_state *c)
+{
+    for (size_t i = 0; i < c->n_rules; i++)
+        free(c->rules[i]);
+    c->n_rules = 0;
+    c->n = 0;
+}
+
+static int carry(calc_state *c, const char *reason)
+{
+    char exact[48];
+
+    c->res->partners_carried++;
+    for (size_t i = 0; i < c->n; i++) {
+        pline *l = &c->lines[i];
+        int rc;
+        if (l->carried) {
+            rc = store_commission_assign(c->s, l->id, NULL, 0, 0, c->p->next_period, reason,
+                                         c->err);
+        } else {
+            money_exact_format(l->exact, exact, sizeof(exact));
+            rc = store_commission_insert(c->s, c->p->period, l->id, c->partner, NULL, l->rule,
+                                         l->rate, exact, 0, 0, c->p->next_period, reason, c->err);
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int flush_partner(calc_state *c)
+{
+    money_exact total = 0;
+    int64_t amount;
+    char id[24], exact[48], reason[96], minbuf[32];
+    upsert_result ur;
+
+    if (c->n == 0)
+        return 0;
+    c->res->partners++;
+    for (size_t i = 0; i < c->n; i++) {
+        if (money_exact_add(total, c->lines[i].exact, &total) != 0)
+            return pr_err_set(c->err, EXIT_DATAERR,
+                              "partner \"%s\": commission total overflows", c->partner);
+    }
+    if (total <= 0) {
+        snprintf(reason, sizeof(reason), "total commission is %s",
+                 total == 0 ? "zero" : "negative");
+        return carry(c, reason);
+    }
+    if (money_round(total, c->p->rounding, &amount) != 0) {
+        pr_err_set(c->err, EXIT_DATAERR, "partner \"%s\": payout for %s does not fit in 64 bits",
+                   c->partner, c->p->period);
+        return pr_err_hint(c->err, "check the attributed amounts of this partner's lines");
+    }
+    if (amount == 0)
+        return carry(c, "total commission rounds to zero");
+    if (amount < c->p->min_payout) {
+        money_format(c->p->min_payout, c->p->exponent, minbuf, sizeof(minbuf));
+        snprintf(reason, sizeof(reason), "below min_payout %s", minbuf);
+        return carry(c, reason);
+    }
+    for (size_t i = 0; i < c->n; i++)
+        c->exacts[i] = c->lines[i].exact;
+    if (money_share_exact(amount, c->exacts, c->n, c->shares) != 0)
+        return pr_err_set(c->err, EXIT_SOFTWARE,
+                          "partner \"%s\": cannot share %lld over %zu lines", c->partner,
+                          (long long)amount, c->n);
+    if (store_payout_upsert_commission(c->s, c->p->period, c->partner, amount, c->p->currency,
+                                       c->p->run_id, c->p->actor, c->p->at, id, &ur,
+                                       c->err) != 0)
+        return -1;
+    switch (ur) {
+    case UPSERT_CREATED: c->res->payouts_created++; break;
+    case UPSERT_UPDATED: c->res->payouts_updated++; break;
+    case UPSERT_UNCHANGED: c->res->payouts_unchanged++; break;
+    }
+    if (money_add(c->res->payout_total, amount, &c->res->payout_total) != 0)
+        return pr_err_set(c->err, EXIT_DATAERR, "total of the period's payouts overflows");
+    for (size_t i = 0; i < c->n; i++) {
+        pline *l = &c->lines[i];
+        int rc;
+        if (l->carried) {
+            rc = store_commission_assign(c->s, l->id, id, 1, c->shares[i], NULL, NULL, c->err);
+        } else {
+            money_exact_format(l->exact, exact, sizeof(exact));
+            rc = store_commission_insert(c->s, c->p->period, l->id, c->partner, id, l->rule,
+                                         l->rate, exact, 1, c->shares[i], NULL, NULL, c->err);
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int grow(calc_state *c)
+{
+    size_t nc = c->cap ? c->cap * 2 : 64;
+    pline *nl = realloc(c->lines, nc * sizeof(*nl));
+    int64_t *ns;
+    money_exact *ne;
+    char **nr;
+
+    if (nl == NULL)
+        return -1;
+    c->lines = nl;
+    ns = realloc(c->shares, nc * sizeof(*ns));
+    if (ns == NULL)
+        return -1;
+    c->shares = ns;
+    ne = realloc(c->exacts, nc * sizeof(*ne));
+    if (ne == NULL)
+        return -1;
+    c->exacts = ne;
+    nr = realloc(c->rules, nc * sizeof(*nr));
+    if (nr == NULL)
+        return -1;
+    c->rules = nr;
+    c->cap = nc;
+    return 0;
+}
+
+static int on_row(void *ud, const calc_row *r)
+{
+    calc_state *c = ud;
+    pline *l;
+
+    if (strcmp(r->partner_id, c->partner) != 0) {
+        if (flush_partner(c) != 0)
+            return -1;
+        forget_partner(c);
+        snprintf(c->partner, sizeof(c->partner), "%s", r->partner_id);
+    }
+    if (c->n == c->cap && grow(c) != 0)
+        return pr_err_set(c->err, EXIT_SOFTWARE, "out of memory");
+    l = &c->lines[c->n];
+    l->carried = r->carried;
+    l->id = r->id;
+    if (r->carried) {
+        char *rule = strdup(r->rule ? r->rule : "");
+        if (rule == NULL)
+            return pr_err_set(c->err, EXIT_SOFTWARE, "out of memory");
+        c->rules[c->n_rules++] = rule;
+        l->rule = rule;
+        l->rate = r->rate;
+        if (r->exact == NULL || money_exact_parse(r->exact, &l->exact) != 0)
+            return pr_err_set(c->err, EXIT_SOFTWARE,
+                              "commission line %lld has an unreadable exact amount",
+                              (long long)r->id);
+        c->res->lines_carried_in++;
+    } else {
+        if (c->rate(c->ud, r, &l->rate, &l->rule, c->err) != 0)
+            return -1;
+        if (l->rate < 0 || l->rate > 100 * (int64_t)1000000)
+            return pr_err_set(c->err, EXIT_SOFTWARE,
+                              "rate %lld for deal \"%s\" is outside 0..100%%",
+                              (long long)l->rate, r->deal_id);
+        l->exact = money_commission(r->amount, l->rate);
+    }
+    c->n++;
+    c->res->lines++;
+    return 0;
+}
+
+int commission_run(store *s, const commission_params *p, commission_rate_fn rate, void *ud,
+                   commission_result *res, pr_err *err)
+{
+    calc_state c;
+    int rc, deleted = 0;
+
+    memset(&c, 0, sizeof(c));
+    memset(res, 0, sizeof(*res));
+    c.s = s;
+    c.p = p;
+    c.rate = rate;
+    c.ud = ud;
+    c.res = res;
+    c.err = err;
+    rc = store_calc_rows(s, p->period, on_row, &c, err);
+    if (rc == 0)
+        rc = flush_partner(&c);
+    forget_partner(&c);
+    free(c.lines);
+    free(c.shares);
+    free(c.exacts);
+    free(c.rules);
+    if (rc != 0)
+        return -1;
+    if (store_payouts_prune(s, p->period, p->run_id, p->actor, p->at, &deleted, err) != 0)
+        return -1;
+    res->payouts_deleted = deleted;
+    return 0;
+}

@@ -1,0 +1,1243 @@
+/*
+ * pipeline.c: the pipeline runner and the host function table.
+ *
+ * The order of a run, and why:
+ *  1. Load every plugin and check every `with:` block, so a typo in the
+ *     last stage fails before the first stage has done anything.
+ *  2. Digest the pipeline's configuration and its input files. A rerun
+ *     whose digests equal the last committed run's has nothing to do and
+ *     says so, so a scheduler may rerun freely.
+ *  3. BEGIN IMMEDIATE, then, for an importing pipeline, refuse if the
+ *     period has payouts past pending_approval or a later period has been
+ *     closed (recalculating would rewrite what was already acted on), and
+ *     otherwise forget the period's previous lines.
+ *  4. Run the stages. Plugins change the batch only through the host
+ *     functions below, which go through the store (and so through the
+ *     state machine and the audit trail).
+ *  5. Record the run and commit; then rename the output files into place
+ *     and run the audit sinks. A dry run rolls back instead.
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <payrun/plugin.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "commission.h"
+#include "money.h"
+#include "plugin_loader.h"
+#include "sha256.h"
+#include "store.h"
+
+struct payrun_output {
+    FILE *f;
+    char *tmp;
+    char *final;
+    unsigned flags;
+    int closed;
+    payrun_stage *st;
+    struct payrun_output *next;
+};
+
+typedef struct stage_count {
+    char name[48];
+    int64_t n;
+} stage_count;
+
+typedef struct run_ctx run_ctx;
+
+struct payrun_stage {
+    run_ctx *run;
+    const config_stage *cs;
+    loaded_plugin *lp;
+    stage_count *counts;
+    size_t n_counts, cap_counts;
+};
+
+struct run_ctx {
+    const config *cfg;
+    const pipeline_opts *o;
+    store *s;
+    char clock[CLOCK_LEN];
+    int64_t run_id;
+    char *output_dir;
+    struct payrun_output *outputs;
+    char **strings; /* strings handed to plugins; freed when the run ends */
+    size_t n_strings, cap_strings;
+    payrun_stage *stages;
+    size_t n_stages;
+    pr_err *err;
+    commission_result calc;
+    int calculated;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const char *keep(run_ctx *r, char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (r->n_strings == r->cap_strings) {
+        size_t nc = r->cap_strings ? r->cap_strings * 2 : 32;
+        char **ns = realloc(r->strings, nc * sizeof(*ns));
+        if (ns == NULL) {
+            free(s);
+            return NULL;
+        }
+        r->strings = ns;
+        r->cap_strings = nc;
+    }
+    r->strings[r->n_strings++] = s;
+    return s;
+}
+
+static int status_exit(int status)
+{
+    switch (status) {
+    case PAYRUN_ERR_INPUT: return EXIT_DATAERR;
+    case PAYRUN_ERR_NOINPUT: return EXIT_NOINPUT;
+    case PAYRUN_ERR_IO: return EXIT_IOERR;
+    case PAYRUN_ERR_STATE: return EXIT_DATAERR;
+    case PAYRUN_ERR_CONFIG: return EXIT_CONFIG;
+    default: return EXIT_SOFTWARE;
+    }
+}
+
+static void stage_label(const payrun_stage *st, char *out, size_t cap)
+{
+    snprintf(out, cap, "stage \"%s\" (%s %s)", st->cs->stage,
+             plugin_kind_name(st->lp->desc->kind), st->lp->desc->name);
+}
+
+/* ---- host: messages and batch facts -------------------------------------- */
+
+static void h_log(payrun_stage *st, int level, const char *fmt, ...)
+{
+    char msg[1024], label[160];
+    va_list ap;
+
+    if (level >= PAYRUN_LOG_INFO && !st->run->o->verbose)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    stage_label(st, label, sizeof(label));
+    fprintf(stderr, "payrun: %s%s: %s\n",
+            level == PAYRUN_LOG_ERROR ? "error: " : level == PAYRUN_LOG_WARN ? "warning: " : "",
+            label, msg);
+}
+
+static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+{
+    char msg[700], label[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    stage_label(st, label, sizeof(label));
+    pr_err_set(st->run->err, status_exit(status), "%s: %s", label, msg);
+    if (hint && hint[0])
+        pr_err_hint(st->run->err, "%s", hint);
+    return status < 0 ? status : PAYRUN_ERR;
+}
+
+static const char *h_org(payrun_stage *st) { return st->run->cfg->org; }
+static const char *h_period(payrun_stage *st) { return st->run->o->period; }
+static const char *h_currency(payrun_stage *st) { return st->run->cfg->currency->code; }
+static int h_exponent(payrun_stage *st) { return st->run->cfg->currency->exponent; }
+static const char *h_clock(payrun_stage *st) { return st->run->clock; }
+
+/* ---- host: configuration ------------------------------------------------ */
+
+static const struct payrun_config_key *find_key(const struct payrun_config_key *k,
+                                                const char *name)
+{
+    for (; k && k->name; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+/* The text of a key (or list item field), else its default, with the key's
+ * declaration. NULL when unset without default. */
+static const char *cfg_text(payrun_stage *st, const char *key, int idx, const char *field,
+                            const struct payrun_config_key **decl)
+{
+    const struct payrun_config_key *k = find_key(st->lp->desc->keys, key);
+    const cfg_node *v = st->cs->with ? cfg_map_get(st->cs->with, key) : NULL;
+
+    *decl = NULL;
+    if (k == NULL)
+        return NULL;
+    if (idx >= 0 || field) {
+        if (k->type != PAYRUN_KEY_LIST || field == NULL || idx < 0)
+            return NULL;
+        k = find_key(k->fields, field);
+        if (k == NULL)
+            return NULL;
+        *decl = k;
+        if (v == NULL || v->kind != CFG_SEQ || (size_t)idx >= v->n)
+            return NULL;
+        v = cfg_map_get(v->items[idx], field);
+        if (v == NULL)
+            return k->default_value;
+        return v->kind == CFG_SCALAR ? v->text : NULL;
+    }
+    *decl = k;
+    if (v == NULL)
+        return k->default_value;
+    return v->kind == CFG_SCALAR ? v->text : NULL;
+}
+
+static int h_cfg_string(payrun_stage *st, const char *key, int idx, const char *field,
+                        const char **out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    if (t == NULL)
+        return PAYRUN_ERR;
+    *out = t;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_bool(payrun_stage *st, const char *key, int idx, const char *field, int *out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    if (t == NULL || (strcmp(t, "true") != 0 && strcmp(t, "false") != 0))
+        return PAYRUN_ERR;
+    *out = strcmp(t, "true") == 0;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_int(payrun_stage *st, const char *key, int idx, const char *field,
+                     int64_t *out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    int64_t v = 0;
+    int neg = 0;
+
+    if (t == NULL || *t == '\0')
+        return PAYRUN_ERR;
+    if (*t == '-') {
+        neg = 1;
+        t++;
+    }
+    if (*t == '\0')
+        return PAYRUN_ERR;
+    for (; *t; t++) {
+        if (*t < '0' || *t > '9' || __builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, *t - '0', &v))
+            return PAYRUN_ERR;
+    }
+    *out = neg ? -v : v;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_money(payrun_stage *st, const char *key, int idx, const char *field,
+                       int64_t *out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    if (t == NULL ||
+        money_parse(t, strlen(t), st->run->cfg->currency->exponent, out, NULL) != 0)
+        return PAYRUN_ERR;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_rate(payrun_stage *st, const char *key, int idx, const char *field,
+                      int64_t *out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    if (t == NULL || rate_parse(t, strlen(t), out, NULL) != 0)
+        return PAYRUN_ERR;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_path(payrun_stage *st, const char *key, int idx, const char *field,
+                      const char **out)
+{
+    const struct payrun_config_key *k;
+    const char *t = cfg_text(st, key, idx, field, &k);
+    char *path = NULL;
+    pr_err e = {0};
+
+    if (t == NULL || k == NULL)
+        return PAYRUN_ERR;
+    if (config_expand_path(st->run->cfg, t, st->run->o->period,
+                           k->type == PAYRUN_KEY_INPUT ? st->run->cfg->dir : st->run->output_dir,
+                           &path, &e) != 0)
+        return h_error(st, PAYRUN_ERR_CONFIG, e.hint, "%s", e.msg);
+    *out = keep(st->run, path);
+    return *out ? PAYRUN_OK : PAYRUN_ERR;
+}
+
+static int h_cfg_list_len(payrun_stage *st, const char *key)
+{
+    const cfg_node *v = st->cs->with ? cfg_map_get(st->cs->with, key) : NULL;
+    return v && v->kind == CFG_SEQ ? (int)v->n : 0;
+}
+
+/* ---- host: money ---------------------------------------------------------- */
+
+static int h_parse_money(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                         char *why, size_t why_len)
+{
+    pr_err e = {0};
+    if (money_parse(text, len, st->run->cfg->currency->exponent, out, &e) != 0) {
+        snprintf(why, why_len, "%s", e.msg);
+        return PAYRUN_ERR_INPUT;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_parse_rate(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                        char *why, size_t why_len)
+{
+    pr_err e = {0};
+    (void)st;
+    if (rate_parse(text, len, out, &e) != 0) {
+        snprintf(why, why_len, "%s", e.msg);
+        return PAYRUN_ERR_INPUT;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_format_money(payrun_stage *st, int64_t amount, char *out, size_t cap)
+{
+    return money_format(amount, st->run->cfg->currency->exponent, out, cap);
+}
+
+/* ---- host: counts --------------------------------------------------------- */
+
+static void h_count(payrun_stage *st, const char *name, int64_t n)
+{
+    for (size_t i = 0; i < st->n_counts; i++) {
+        if (strcmp(st->counts[i].name, name) == 0) {
+            if (__builtin_add_overflow(st->counts[i].n, n, &st->counts[i].n))
+                st->counts[i].n = INT64_MAX;
+            return;
+        }
+    }
+    if (st->n_counts == st->cap_counts) {
+        size_t nc = st->cap_counts ? st->cap_counts * 2 : 8;
+        stage_count *ncs = realloc(st->counts, nc * sizeof(*ncs));
+        if (ncs == NULL)
+            return; /* a lost figure in the summary, never lost data */
+        st->counts = ncs;
+        st->cap_counts = nc;
+    }
+    snprintf(st->counts[st->n_counts].name, sizeof(st->counts[0].name), "%s", name);
+    st->counts[st->n_counts++].n = n;
+}
+
+/* ---- host: output files --------------------------------------------------- */
+
+static int mkdirs(const char *path, pr_err *err)
+{
+    char tmp[4096];
+    size_t len = strlen(path);
+
+    if (len >= sizeof(tmp))
+        return pr_err_set(err, EXIT_CANTCREAT, "path too long: \"%s\"", path);
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return pr_err_set(err, EXIT_CANTCREAT, "cannot create directory \"%s\": %s", tmp,
+                              strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return pr_err_set(err, EXIT_CANTCREAT, "cannot create directory \"%s\": %s", tmp,
+                          strerror(errno));
+    return 0;
+}
+
+static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
+                         payrun_output **out)
+{
+    run_ctx *r = st->run;
+    struct payrun_output *o;
+    char *final = NULL, *dir, *slash;
+    buf tmp;
+    int fd;
+    pr_err e = {0};
+
+    if (config_expand_path(r->cfg, path, r->o->period, r->output_dir, &final, &e) != 0)
+        return h_error(st, PAYRUN_ERR_CONFIG, e.hint, "%s", e.msg);
+    for (o = r->outputs; o; o = o->next) {
+        if (strcmp(o->final, final) == 0) {
+            h_error(st, PAYRUN_ERR_CONFIG, "give each output of a pipeline its own path",
+                    "output \"%s\" is already written by this run", final);
+            free(final);
+            return PAYRUN_ERR_CONFIG;
+        }
+    }
+    dir = strdup(final);
+    if (dir == NULL) {
+        free(final);
+        return h_error(st, PAYRUN_ERR, NULL, "out of memory");
+    }
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdirs(dir, &e) != 0) {
+            free(dir);
+            free(final);
+            return h_error(st, PAYRUN_ERR_IO, "check the output_dir in the config", "%s", e.msg);
+        }
+    }
+    free(dir);
+    buf_init(&tmp);
+    buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
+    o = calloc(1, sizeof(*o));
+    if (o == NULL || tmp.oom) {
+        free(o);
+        buf_free(&tmp);
+        free(final);
+        return h_error(st, PAYRUN_ERR, NULL, "out of memory");
+    }
+    o->tmp = buf_take(&tmp);
+    o->final = final;
+    o->flags = flags;
+    o->st = st;
+    fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || (o->f = fdopen(fd, "wb")) == NULL) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        h_error(st, PAYRUN_ERR_IO, "check that the output directory is writable",
+                "cannot create \"%s\": %s", o->tmp, strerror(saved));
+        free(o->tmp);
+        free(o->final);
+        free(o);
+        return PAYRUN_ERR_IO;
+    }
+    o->next = r->outputs;
+    r->outputs = o;
+    *out = o;
+    return PAYRUN_OK;
+}
+
+static int h_output_write(payrun_output *o, const void *data, size_t len)
+{
+    if (o->closed)
+        return h_error(o->st, PAYRUN_ERR, NULL, "write to \"%s\" after it was closed", o->final);
+    if (len > 0 && fwrite(data, 1, len, o->f) != len)
+        return h_error(o->st, PAYRUN_ERR_IO, "check free disk space", "cannot write \"%s\": %s",
+                       o->tmp, strerror(errno));
+    return PAYRUN_OK;
+}
+
+static int h_output_close(payrun_output *o)
+{
+    int rc = 0;
+
+    if (o->closed)
+        return PAYRUN_OK;
+    o->closed = 1;
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+        rc = errno;
+    if (fclose(o->f) != 0 && rc == 0)
+        rc = errno;
+    o->f = NULL;
+    if (rc != 0)
+        return h_error(o->st, PAYRUN_ERR_IO, "check free disk space", "cannot write \"%s\": %s",
+                       o->tmp, strerror(rc));
+    return PAYRUN_OK;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char *dir = strdup(path), *slash;
+    int fd, rc = 0;
+
+    if (dir == NULL)
+        return -1;
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = -1;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
+/* After the commit (committed != 0) rename every output into place; after
+ * a failure keep only those flagged to survive one; a dry run keeps none. */
+static int finish_outputs(run_ctx *r, int committed, int dry_run, pr_err *err)
+{
+    int rc = 0;
+
+    for (struct payrun_output *o = r->outputs, *next; o; o = next) {
+        int keep_it = !dry_run && (committed || (o->flags & PAYRUN_OUTPUT_KEEP_ON_FAILURE));
+        next = o->next;
+        if (o->f) {
+            fclose(o->f);
+            o->f = NULL;
+            if (committed) /* a plugin that forgot output_close: not durable */
+                keep_it = 0;
+        }
+        if (keep_it) {
+            if (rename(o->tmp, o->final) != 0 || fsync_dir_of(o->final) != 0) {
+                if (rc == 0) {
+                    pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
+                               "put in place: %s", o->final, strerror(errno));
+                    pr_err_hint(err, "the data is safe in the database; fix the output "
+                                     "directory and rerun to write the file");
+                }
+                unlink(o->tmp);
+                rc = -1;
+            }
+        } else {
+            unlink(o->tmp);
+        }
+        free(o->tmp);
+        free(o->final);
+        free(o);
+    }
+    r->outputs = NULL;
+    return rc;
+}
+
+static int kept_outputs_exist(run_ctx *r)
+{
+    for (struct payrun_output *o = r->outputs; o; o = o->next)
+        if (o->flags & PAYRUN_OUTPUT_KEEP_ON_FAILURE)
+            return 1;
+    return 0;
+}
+
+/* ---- host: importers ------------------------------------------------------ */
+
+static int copy_field(char *dst, size_t cap, const char *src, const char *name, char *why,
+                      size_t why_len)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) {
+        snprintf(why, why_len, "%s is longer than %zu characters", name, cap - 1);
+        return -1;
+    }
+    memcpy(dst, src ? src : "", n + 1);
+    return 0;
+}
+
+static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char *why,
+                         size_t why_len)
+{
+    run_ctx *r = st->run;
+    partner q;
+    int changed;
+
+    memset(&q, 0, sizeof(q));
+    if (copy_field(q.partner_id, sizeof(q.partner_id), p->partner_id, "partner_id", why, why_len) ||
+        copy_field(q.name, sizeof(q.name), p->name, "name", why, why_len) ||
+        copy_field(q.type, sizeof(q.type), p->type, "type", why, why_len) ||
+        copy_field(q.tier, sizeof(q.tier), p->tier, "tier", why, why_len) ||
+        copy_field(q.status, sizeof(q.status), p->status, "status", why, why_len) ||
+        copy_field(q.currency, sizeof(q.currency), p->currency, "currency", why, why_len) ||
+        copy_field(q.email, sizeof(q.email), p->email, "email", why, why_len) ||
+        copy_field(q.routing_number, sizeof(q.routing_number), p->routing_number,
+                   "routing_number", why, why_len) ||
+        copy_field(q.account_number, sizeof(q.account_number), p->account_number,
+                   "account_number", why, why_len) ||
+        copy_field(q.iban, sizeof(q.iban), p->iban, "iban", why, why_len) ||
+        copy_field(q.bic, sizeof(q.bic), p->bic, "bic", why, why_len) ||
+        copy_field(q.account_name, sizeof(q.account_name), p->account_name, "account_name",
+                   why, why_len))
+        return PAYRUN_ERR_INPUT;
+    if (q.partner_id[0] == '\0') {
+        snprintf(why, why_len, "partner_id is empty");
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(q.currency, r->cfg->currency->code) != 0) {
+        snprintf(why, why_len, "currency \"%s\" does not match the org's currency \"%s\"",
+                 q.currency, r->cfg->currency->code);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (p->commission_rate < 0 || p->commission_rate > 100 * (int64_t)PAYRUN_RATE_SCALE) {
+        snprintf(why, why_len, "commission_rate is outside 0..100");
+        return PAYRUN_ERR_INPUT;
+    }
+    q.commission_rate = p->commission_rate;
+    if (store_partner_upsert(r->s, &q, r->o->actor, r->clock, &changed, r->err) != 0) {
+        if (r->err->code == EXIT_DATAERR) {
+            /* A CHECK constraint: a value the importer should have refused. */
+            snprintf(why, why_len, "%s", r->err->msg);
+            pr_err_clear(r->err);
+            return PAYRUN_ERR_INPUT;
+        }
+        return PAYRUN_ERR;
+    }
+    h_count(st, changed == 1 ? "partners_created" : changed == 2 ? "partners_updated"
+                                                                 : "partners_unchanged", 1);
+    return PAYRUN_OK;
+}
+
+static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, size_t why_len)
+{
+    run_ctx *r = st->run;
+    partner p;
+    int rc;
+
+    if (l->deal_status == NULL || l->deal_id == NULL || l->partner_id == NULL ||
+        l->currency == NULL) {
+        snprintf(why, why_len, "line lacks deal_id, deal_status, partner_id or currency");
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(l->deal_status, "won") != 0)
+        return PAYRUN_SKIPPED;
+    rc = store_partner_get(r->s, l->partner_id, &p, r->err);
+    if (rc < 0)
+        return PAYRUN_ERR;
+    if (rc == 1) {
+        snprintf(why, why_len, "unknown partner \"%s\"", l->partner_id);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(l->currency, r->cfg->currency->code) != 0) {
+        snprintf(why, why_len, "currency \"%s\" does not match the org's currency \"%s\"",
+                 l->currency, r->cfg->currency->code);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (l->closed_on == NULL || strlen(l->closed_on) != 10 ||
+        strncmp(l->closed_on, r->o->period, 7) != 0 || l->closed_on[7] != '-') {
+        snprintf(why, why_len, "closed_on \"%s\" is outside the period %s",
+                 l->closed_on ? l->closed_on : "", r->o->period);
+        return PAYRUN_ERR_INPUT;
+    }
+    rc = store_line_insert(r->s, r->run_id, r->o->period, l, r->err);
+    if (rc < 0)
+        return PAYRUN_ERR;
+    if (rc == 1) {
+        snprintf(why, why_len, "duplicate deal_id \"%s\" for partner_id \"%s\"", l->deal_id,
+                 l->partner_id);
+        return PAYRUN_ERR_INPUT;
+    }
+    return PAYRUN_OK;
+}
+
+/* ---- host: calculators ---------------------------------------------------- */
+
+typedef struct rate_adapter {
+    payrun_stage *st;
+    payrun_rate_fn fn;
+    void *ud;
+} rate_adapter;
+
+static int adapt_rate(void *ud, const calc_row *row, int64_t *rate, const char **rule,
+                      pr_err *err)
+{
+    rate_adapter *a = ud;
+    struct payrun_calc_line l;
+    int rc;
+
+    l.line_id = row->id;
+    l.partner_id = row->partner_id;
+    l.partner_type = row->partner_type;
+    l.partner_tier = row->partner_tier;
+    l.partner_rate = row->partner_rate;
+    l.deal_id = row->deal_id;
+    l.product_line = row->product_line ? row->product_line : "";
+    l.attributed_amount = row->amount;
+    *rule = NULL;
+    rc = a->fn(a->ud, &l, rate, rule);
+    if (rc != PAYRUN_OK) {
+        if (err->code == 0)
+            h_error(a->st, rc, NULL, "the rate function failed for deal \"%s\"", row->deal_id);
+        return -1;
+    }
+    if (*rule == NULL)
+        *rule = "unnamed";
+    return 0;
+}
+
+static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params,
+                       payrun_rate_fn rate, void *ud)
+{
+    run_ctx *r = st->run;
+    commission_params cp;
+    rate_adapter a = {st, rate, ud};
+    char next[8];
+
+    if (params == NULL || params->size < sizeof(*params) || rate == NULL)
+        return h_error(st, PAYRUN_ERR, NULL, "calculate() called with bad parameters");
+    if (params->rounding != PAYRUN_ROUND_HALF_EVEN && params->rounding != PAYRUN_ROUND_HALF_UP)
+        return h_error(st, PAYRUN_ERR_CONFIG, NULL, "unknown rounding mode %d", params->rounding);
+    if (params->min_payout < 0)
+        return h_error(st, PAYRUN_ERR_CONFIG, NULL, "min_payout must not be negative");
+    if (r->calculated)
+        return h_error(st, PAYRUN_ERR_CONFIG, "keep one calculator stage per pipeline",
+                       "the period was already calculated by an earlier stage");
+    period_next(r->o->period, next);
+    cp.period = r->o->period;
+    cp.next_period = next;
+    cp.currency = r->cfg->currency->code;
+    cp.exponent = r->cfg->currency->exponent;
+    cp.rounding = params->rounding == PAYRUN_ROUND_HALF_UP ? ROUND_HALF_UP : ROUND_HALF_EVEN;
+    cp.min_payout = params->min_payout;
+    cp.run_id = r->run_id;
+    cp.actor = r->o->actor;
+    cp.at = r->clock;
+    if (commission_run(r->s, &cp, adapt_rate, &a, &r->calc, r->err) != 0)
+        return PAYRUN_ERR;
+    r->calculated = 1;
+    h_count(st, "lines", r->calc.lines);
+    h_count(st, "lines_carried_in", r->calc.lines_carried_in);
+    h_count(st, "payouts_created", r->calc.payouts_created);
+    h_count(st, "payouts_updated", r->calc.payouts_updated);
+    h_count(st, "payouts_unchanged", r->calc.payouts_unchanged);
+    h_count(st, "payouts_deleted", r->calc.payouts_deleted);
+    h_count(st, "partners_carried_forward", r->calc.partners_carried);
+    return PAYRUN_OK;
+}
+
+/* ---- host: approvers and exporters --------------------------------------- */
+
+static int h_each_payout(payrun_stage *st, payrun_payout_fn fn, void *ud)
+{
+    run_ctx *r = st->run;
+    int rc = store_payout_views(r->s, r->o->period, (store_view_cb)fn, ud, r->err);
+
+    if (rc == 0)
+        return PAYRUN_OK;
+    if (rc < 0 && r->err->code == 0)
+        h_error(st, rc, NULL, "stopped while reading payouts");
+    return rc < 0 ? rc : PAYRUN_ERR;
+}
+
+static int h_decide(payrun_stage *st, const char *payout_id, int decision, int approvals,
+                    const char *rule, const char *reason)
+{
+    run_ctx *r = st->run;
+    int rc;
+
+    if (payout_id == NULL || rule == NULL || rule[0] == '\0')
+        return h_error(st, PAYRUN_ERR, NULL, "decide() needs a payout id and a rule name");
+    switch (decision) {
+    case PAYRUN_DECIDE_APPROVE:
+        rc = store_payout_move(r->s, payout_id, MOVE_APPROVE, r->o->actor, r->clock, NULL, rule,
+                               r->err);
+        break;
+    case PAYRUN_DECIDE_REJECT:
+        if (reason == NULL || reason[0] == '\0')
+            return h_error(st, PAYRUN_ERR, NULL, "rule \"%s\" rejected payout \"%s\" without a "
+                           "reason", rule, payout_id);
+        rc = store_payout_move(r->s, payout_id, MOVE_REJECT, r->o->actor, r->clock, reason, rule,
+                               r->err);
+        break;
+    case PAYRUN_DECIDE_HOLD:
+        if (reason == NULL || reason[0] == '\0')
+            return h_error(st, PAYRUN_ERR, NULL, "rule \"%s\" held payout \"%s\" without a "
+                           "reason", rule, payout_id);
+        rc = store_payout_hold(r->s, payout_id, reason, rule, r->o->actor, r->clock, r->err);
+        break;
+    case PAYRUN_DECIDE_REQUIRE:
+        if (approvals < 1 || approvals > 10)
+            return h_error(st, PAYRUN_ERR_CONFIG, NULL, "rule \"%s\" asks for %d approvals; "
+                           "1 to 10 are possible", rule, approvals);
+        rc = store_payout_require(r->s, payout_id, approvals, rule, r->o->actor, r->clock,
+                                  r->err);
+        break;
+    default:
+        return h_error(st, PAYRUN_ERR, NULL, "unknown decision %d", decision);
+    }
+    if (rc != 0) {
+        char label[160], msg[sizeof(r->err->msg)];
+        stage_label(st, label, sizeof(label));
+        memcpy(msg, r->err->msg, sizeof(msg));
+        pr_err_set(r->err, r->err->code ? r->err->code : EXIT_DATAERR, "%s: rule \"%s\": %s",
+                   label, rule, msg);
+        return PAYRUN_ERR_STATE;
+    }
+    h_count(st, decision == PAYRUN_DECIDE_APPROVE ? "decided_approve"
+                : decision == PAYRUN_DECIDE_REJECT ? "decided_reject"
+                : decision == PAYRUN_DECIDE_HOLD   ? "decided_hold"
+                                                   : "decided_require",
+            1);
+    return PAYRUN_OK;
+}
+
+/* ---- host: audit sinks ---------------------------------------------------- */
+
+typedef struct event_adapter {
+    payrun_event_fn fn;
+    void *ud;
+} event_adapter;
+
+static int adapt_event(const audit_event *e, void *ud)
+{
+    event_adapter *a = ud;
+    struct payrun_audit_event pe = {e->seq, e->org, e->at, e->actor, e->action,
+                                    e->entity_type, e->entity_id, e->metadata, e->prev_hash,
+                                    e->hash};
+    return a->fn(a->ud, &pe);
+}
+
+static int h_each_audit_event(payrun_stage *st, int64_t after_seq, payrun_event_fn fn,
+                              void *ud)
+{
+    event_adapter a = {fn, ud};
+    int rc = store_audit_after(st->run->s, after_seq, adapt_event, &a, st->run->err);
+
+    if (rc == 0)
+        return PAYRUN_OK;
+    return rc < 0 ? rc : PAYRUN_ERR;
+}
+
+static const struct payrun_host host_table = {
+    .size = sizeof(struct payrun_host),
+    .abi_version = PAYRUN_ABI_VERSION,
+    .log = h_log,
+    .error = h_error,
+    .org = h_org,
+    .period = h_period,
+    .currency = h_currency,
+    .currency_exponent = h_exponent,
+    .run_clock = h_clock,
+    .cfg_string = h_cfg_string,
+    .cfg_bool = h_cfg_bool,
+    .cfg_int = h_cfg_int,
+    .cfg_money = h_cfg_money,
+    .cfg_rate = h_cfg_rate,
+    .cfg_path = h_cfg_path,
+    .cfg_list_len = h_cfg_list_len,
+    .parse_money = h_parse_money,
+    .parse_rate = h_parse_rate,
+    .format_money = h_format_money,
+    .count = h_count,
+    .output_open = h_output_open,
+    .output_write = h_output_write,
+    .output_close = h_output_close,
+    .partner_put = h_partner_put,
+    .line_add = h_line_add,
+    .calculate = h_calculate,
+    .each_payout = h_each_payout,
+    .decide = h_decide,
+    .each_audit_event = h_each_audit_event,
+};
+
+/* ---- digests -------------------------------------------------------------- */
+
+static void digest_node(sha256_ctx *c, const cfg_node *n)
+{
+    char head[48];
+    int k;
+
+    if (n == NULL) {
+        sha256_update(c, "~", 1);
+        return;
+    }
+    k = snprintf(head, sizeof(head), "%d:%zu:", (int)n->kind,
+                 n->kind == CFG_SCALAR ? strlen(n->text) : n->n);
+    sha256_update(c, head, (size_t)k);
+    if (n->kind == CFG_SCALAR) {
+        sha256_update(c, n->text, strlen(n->text));
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == CFG_MAP)
+            digest_node(c, n->keys[i]);
+        digest_node(c, n->items[i]);
+    }
+}
+
+/* What a run's results depend on in the config: org, currency and the
+ * pipeline's stages (plugins and their with: blocks), not the rest of the
+ * file, so adding an actor does not make a closed period look changed. */
+static void config_digest(const config *cfg, const config_pipeline *pl, char out[65])
+{
+    sha256_ctx c;
+
+    sha256_init(&c);
+    sha256_update(&c, cfg->org, strlen(cfg->org) + 1);
+    sha256_update(&c, cfg->currency->code, 4);
+    for (size_t i = 0; i < pl->n_stages; i++) {
+        sha256_update(&c, pl->stages[i].stage, strlen(pl->stages[i].stage) + 1);
+        sha256_update(&c, pl->stages[i].plugin, strlen(pl->stages[i].plugin) + 1);
+        digest_node(&c, pl->stages[i].with);
+    }
+    sha256_final_hex(&c, out);
+}
+
+static int file_digest(const char *path, char out[65], pr_err *err)
+{
+    unsigned char block[65536];
+    sha256_ctx c;
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL)
+        return pr_err_set(err, errno == ENOENT ? EXIT_NOINPUT : EXIT_IOERR,
+                          "cannot read input \"%s\": %s", path, strerror(errno));
+    sha256_init(&c);
+    while ((n = fread(block, 1, sizeof(block), f)) > 0)
+        sha256_update(&c, block, n);
+    if (ferror(f)) {
+        fclose(f);
+        return pr_err_set(err, EXIT_IOERR, "cannot read input \"%s\"", path);
+    }
+    fclose(f);
+    sha256_final_hex(&c, out);
+    return 0;
+}
+
+/* {"stage.key":{"path":"...","sha256":"..."},...} over every input key. */
+static int input_digests(run_ctx *r, char **out, pr_err *err)
+{
+    buf b;
+    int first = 1;
+
+    buf_init(&b);
+    buf_puts(&b, "{");
+    for (size_t i = 0; i < r->n_stages; i++) {
+        payrun_stage *st = &r->stages[i];
+        for (const struct payrun_config_key *k = st->lp->desc->keys; k && k->name; k++) {
+            const char *path;
+            char label[160], hex[65];
+            if (k->type != PAYRUN_KEY_INPUT)
+                continue;
+            if (h_cfg_path(st, k->name, -1, NULL, &path) != PAYRUN_OK)
+                continue; /* unset optional input */
+            if (file_digest(path, hex, err) != 0) {
+                snprintf(label, sizeof(label), "%s:%d:%d: stage \"%s\" key \"%s\"",
+                         r->cfg->path, st->cs->line, st->cs->col, st->cs->stage, k->name);
+                pr_err_prefix(err, "%s", label);
+                pr_err_hint(err, "check the path, or the {period} it names");
+                buf_free(&b);
+                return -1;
+            }
+            if (!first)
+                buf_puts(&b, ",");
+            first = 0;
+            snprintf(label, sizeof(label), "%s.%s", st->cs->stage, k->name);
+            buf_json_str(&b, label);
+            buf_puts(&b, ":{");
+            buf_json_kv(&b, "path", path);
+            buf_puts(&b, ",");
+            buf_json_kv(&b, "sha256", hex);
+            buf_puts(&b, "}");
+        }
+    }
+    buf_puts(&b, "}");
+    *out = buf_take(&b);
+    if (*out == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    return 0;
+}
+
+/* ---- the run -------------------------------------------------------------- */
+
+static int has_kind(const run_ctx *r, int kind)
+{
+    for (size_t i = 0; i < r->n_stages; i++)
+        if (r->stages[i].lp->desc->kind == kind)
+            return 1;
+    return 0;
+}
+
+static char *counts_json(const run_ctx *r)
+{
+    buf b;
+
+    buf_init(&b);
+    buf_puts(&b, "{");
+    for (size_t i = 0; i < r->n_stages; i++) {
+        const payrun_stage *st = &r->stages[i];
+        if (i)
+            buf_puts(&b, ",");
+        buf_json_str(&b, st->cs->stage);
+        buf_puts(&b, ":{");
+        for (size_t k = 0; k < st->n_counts; k++) {
+            if (k)
+                buf_puts(&b, ",");
+            buf_json_str(&b, st->counts[k].name);
+            buf_printf(&b, ":%lld", (long long)st->counts[k].n);
+        }
+        buf_puts(&b, "}");
+    }
+    buf_puts(&b, "}");
+    return buf_take(&b);
+}
+
+static int run_stage(run_ctx *r, payrun_stage *st)
+{
+    const struct payrun_plugin *d = st->lp->desc;
+    void *ctx = NULL;
+    int rc = PAYRUN_OK;
+
+    pr_err_clear(r->err);
+    if (d->init)
+        rc = d->init(&host_table, st, &ctx);
+    if (rc == PAYRUN_OK)
+        rc = d->run(ctx, st);
+    if (d->destroy)
+        d->destroy(ctx);
+    if (rc != PAYRUN_OK && r->err->code == 0) {
+        char label[160];
+        stage_label(st, label, sizeof(label));
+        pr_err_set(r->err, status_exit(rc), "%s failed (status %d) without saying why", label, rc);
+    }
+    if (rc == PAYRUN_OK && r->err->code != 0)
+        /* The plugin reported an error but carried on: believe the error. */
+        rc = PAYRUN_ERR;
+    return rc == PAYRUN_OK ? 0 : -1;
+}
+
+static void print_summary(run_ctx *r, const char *verb)
+{
+    FILE *out = r->o->out;
+    status_total t[STATUS__COUNT];
+    int64_t n = 0, total = 0;
+    char amount[32];
+    pr_err e = {0};
+
+    fprintf(out, "%s %s for %s, period %s", r->o->pipeline, verb, r->cfg->org, r->o->period);
+    if (r->run_id && !r->o->dry_run)
+        fprintf(out, " (run %lld)", (long long)r->run_id);
+    fprintf(out, "\n");
+    for (size_t i = 0; i < r->n_stages; i++) {
+        const payrun_stage *st = &r->stages[i];
+        fprintf(out, "  %-12s %-18s", st->cs->stage, st->lp->desc->name);
+        for (size_t k = 0; k < st->n_counts; k++)
+            fprintf(out, "%s%s %lld", k ? ", " : " ", st->counts[k].name,
+                    (long long)st->counts[k].n);
+        fprintf(out, "\n");
+    }
+    if (store_period_totals(r->s, r->o->period, t, &e) != 0)
+        return;
+    fprintf(out, "  payouts:");
+    for (int s = 0; s < STATUS__COUNT; s++) {
+        if (t[s].count == 0)
+            continue;
+        money_format(t[s].total, r->cfg->currency->exponent, amount, sizeof(amount));
+        fprintf(out, " %lld %s %s;", (long long)t[s].count, status_name((payout_status)s),
+                amount);
+        n += t[s].count;
+        if (s != STATUS_REJECTED && __builtin_add_overflow(total, t[s].total, &total))
+            total = INT64_MAX;
+    }
+    money_format(total, r->cfg->currency->exponent, amount, sizeof(amount));
+    fprintf(out, " %lld in all, %s %s excluding rejected\n", (long long)n, amount,
+            r->cfg->currency->code);
+}
+
+static void free_run(run_ctx *r)
+{
+    for (size_t i = 0; i < r->n_stages; i++) {
+        plugin_unload(r->stages[i].lp);
+        free(r->stages[i].counts);
+    }
+    free(r->stages);
+    for (size_t i = 0; i < r->n_strings; i++)
+        free(r->strings[i]);
+    free(r->strings);
+    free(r->output_dir);
+    store_close(r->s);
+}
+
+int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dirs,
+                 const pipeline_opts *o, pr_err *err)
+{
+    run_ctx r;
+    const config_pipeline *pl;
+    char cdigest[65], ended[CLOCK_LEN];
+    char *inputs = NULL, *last_config = NULL, *last_inputs = NULL, *counts = NULL;
+    int64_t last_run = 0;
+    int rc = -1, importing, committed = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.cfg = cfg;
+    r.o = o;
+    r.err = err;
+    if (config_check_period(o->period, err) != 0)
+        return -1;
+    pl = config_pipeline_find(cfg, o->pipeline);
+    if (pl == NULL) {
+        buf names;
+        buf_init(&names);
+        for (size_t i = 0; i < cfg->n_pipelines; i++)
+            buf_printf(&names, "%s%s", i ? ", " : "", cfg->pipelines[i].name);
+        pr_err_set(err, EXIT_USAGE, "%s: no pipeline \"%s\"", cfg->path, o->pipeline);
+        pr_err_hint(err, "pipelines in this config: %s", names.data ? names.data : "none");
+        buf_free(&names);
+        return -1;
+    }
+    if (clock_now(r.clock, err) != 0)
+        return -1;
+    if (config_expand_path(cfg, cfg->output_dir, o->period, NULL, &r.output_dir, err) != 0)
+        return -1;
+
+    /* 1. every plugin loaded and every with: block checked, before anything runs */
+    r.stages = calloc(pl->n_stages, sizeof(*r.stages));
+    if (r.stages == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    for (size_t i = 0; i < pl->n_stages; i++) {
+        payrun_stage *st = &r.stages[i];
+        st->run = &r;
+        st->cs = &pl->stages[i];
+        if (plugin_load(plugin_dirs, n_dirs, st->cs->plugin, &st->lp, err) != 0) {
+            pr_err_prefix(err, "%s:%d:%d: stage \"%s\"", cfg->path, st->cs->line, st->cs->col,
+                          st->cs->stage);
+            goto done;
+        }
+        r.n_stages++;
+        if (config_check_stage(cfg, st->cs, st->lp->desc, err) != 0)
+            goto done;
+    }
+    importing = has_kind(&r, PAYRUN_KIND_IMPORTER);
+
+    /* 2. digests, and the rerun that has nothing to do */
+    config_digest(cfg, pl, cdigest);
+    if (input_digests(&r, &inputs, err) != 0)
+        goto done;
+    if (store_open(cfg->database, cfg->org, cfg->busy_timeout_ms, &r.s, err) != 0)
+        goto done;
+    if (importing) {
+        int found = store_run_last_ok(r.s, o->pipeline, o->period, &last_run, &last_config,
+                                      &last_inputs, err);
+        if (found < 0)
+            goto done;
+        if (found == 0 && strcmp(last_config, cdigest) == 0 && strcmp(last_inputs, inputs) == 0) {
+            fprintf(o->out, "%s for %s, period %s: nothing to do: run %lld already processed "
+                            "these inputs with this configuration; nothing was changed\n",
+                    o->pipeline, cfg->org, o->period, (long long)last_run);
+            rc = 0;
+            goto done;
+        }
+    }
+
+    /* 3. one transaction for the whole run */
+    if (store_begin(r.s, err) != 0)
+        goto done;
+    if (importing) {
+        char ids[600], later[8];
+        int n = 0, lc;
+        if (store_period_blockers(r.s, o->period, ids, sizeof(ids), &n, err) != 0)
+            goto rollback;
+        if (n > 0) {
+            pr_err_set(err, EXIT_DATAERR,
+                       "period %s cannot be recalculated: %d payout%s already past "
+                       "pending_approval: %s", o->period, n, n == 1 ? " is" : "s are", ids);
+            pr_err_hint(err, "the inputs or configuration changed since run %lld; pay changes as "
+                             "adjustments in the next period (payrun payouts create)",
+                        (long long)last_run);
+            goto rollback;
+        }
+        lc = store_later_close(r.s, o->pipeline, o->period, later, err);
+        if (lc < 0)
+            goto rollback;
+        if (lc == 1) {
+            pr_err_set(err, EXIT_DATAERR,
+                       "period %s cannot be recalculated: the later period %s is already closed",
+                       o->period, later);
+            pr_err_hint(err, "lines carried forward from %s were used by %s", o->period, later);
+            goto rollback;
+        }
+    }
+    if (store_run_insert(r.s, o->period, o->pipeline, o->actor, cdigest, inputs, r.clock,
+                         &r.run_id, err) != 0)
+        goto rollback;
+    if (importing && store_period_reset(r.s, o->period, err) != 0)
+        goto rollback;
+
+    /* 4. the stages (audit sinks wait for the commit) */
+    for (size_t i = 0; i < r.n_stages; i++) {
+        if (r.stages[i].lp->desc->kind == PAYRUN_KIND_AUDIT_SINK)
+            continue;
+        if (run_stage(&r, &r.stages[i]) != 0)
+            goto rollback;
+    }
+
+    /* 5. record and commit */
+    counts = counts_json(&r);
+    if (counts == NULL) {
+        pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+        goto rollback;
+    }
+    if (clock_now(ended, err) != 0 || store_run_finish(r.s, r.run_id, counts, ended, err) != 0)
+        goto rollback;
+    {
+        buf meta;
+        char *m;
+        buf_init(&meta);
+        buf_puts(&meta, "{");
+        buf_json_kv(&meta, "pipeline", o->pipeline);
+        buf_puts(&meta, ",");
+        buf_json_kv(&meta, "period", o->period);
+        buf_puts(&meta, ",");
+        buf_json_kv(&meta, "config_sha256", cdigest);
+        buf_printf(&meta, ",\"inputs\":%s,\"counts\":%s}", inputs, counts);
+        m = buf_take(&meta);
+        if (m == NULL) {
+            pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            goto rollback;
+        }
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)r.run_id);
+        rc = store_audit_append(r.s, r.clock, o->actor, "run.completed", "run", id, m, err);
+        free(m);
+        if (rc != 0) {
+            rc = -1;
+            goto rollback;
+        }
+    }
+    if (o->dry_run) {
+        print_summary(&r, "dry run (nothing was written)");
+        store_rollback(r.s);
+        finish_outputs(&r, 0, 1, err);
+        rc = 0;
+        goto done;
+    }
+    if (store_commit(r.s, err) != 0)
+        goto failed;
+    committed = 1;
+    rc = finish_outputs(&r, 1, 0, err);
+
+    /* after the commit: audit sinks, then the summary */
+    for (size_t i = 0; i < r.n_stages && rc == 0; i++) {
+        if (r.stages[i].lp->desc->kind != PAYRUN_KIND_AUDIT_SINK)
+            continue;
+        if (run_stage(&r, &r.stages[i]) != 0) {
+            pr_err_hint(err, "the run itself committed; rerun the pipeline or any later one "
+                             "to forward the events");
+            rc = -1;
+        }
+    }
+    print_summary(&r, "committed");
+    goto done;
+
+rollback:
+    store_rollback(r.s);
+failed:
+    if (kept_outputs_exist(&r))
+        fprintf(stderr, "payrun: %s %s failed: nothing was committed; rejected rows are listed "
+                        "in the rejects file under %s\n", o->pipeline, o->period, r.output_dir);
+    finish_outputs(&r, 0, 0, NULL);
+    rc = -1;
+done:
+    if (!committed && r.outputs)
+        finish_outputs(&r, 0, 1, NULL);
+    free(inputs);
+    free(last_config);
+    free(last_inputs);
+    free(counts);
+    free_run(&r);
+    return rc;
+}

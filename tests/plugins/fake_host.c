@@ -1,0 +1,486 @@
+/*
+ * fake_host.c: the fake host of fake_host.h. It answers the host functions
+ * from what the test set and records what the plugin asked for. Values are
+ * parsed with the core's own money module, so a plugin sees exactly the
+ * numbers the real core would give it.
+ */
+#include "fake_host.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "money.h"
+#include "plugin_loader.h"
+
+struct payrun_stage {
+    fake_host *fh;
+    const struct payrun_plugin *desc;
+};
+
+struct payrun_output {
+    FILE *f;
+    fake_host *fh;
+};
+
+static fake_host *FH(payrun_stage *st)
+{
+    return st->fh;
+}
+
+static void h_log(payrun_stage *st, int level, const char *fmt, ...)
+{
+    va_list ap;
+    (void)st;
+    (void)level;
+    va_start(ap, fmt);
+    if (getenv("FAKE_HOST_VERBOSE")) {
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
+
+static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+    fake_host *fh = FH(st);
+
+    va_start(ap, fmt);
+    vsnprintf(fh->last_error, sizeof(fh->last_error), fmt, ap);
+    va_end(ap);
+    snprintf(fh->last_hint, sizeof(fh->last_hint), "%s", hint ? hint : "");
+    fh->n_errors++;
+    if (getenv("FAKE_HOST_VERBOSE"))
+        fprintf(stderr, "plugin error: %s\n", fh->last_error);
+    return status;
+}
+
+static const char *h_org(payrun_stage *st) { return FH(st)->org; }
+static const char *h_period(payrun_stage *st) { return FH(st)->period; }
+static const char *h_currency(payrun_stage *st) { return FH(st)->currency; }
+static int h_exponent(payrun_stage *st) { return FH(st)->exponent; }
+static const char *h_clock(payrun_stage *st) { return FH(st)->clock; }
+
+static const struct payrun_config_key *find_key(const struct payrun_config_key *k,
+                                                const char *name)
+{
+    for (; k && k->name; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+/* The value set by the test, else the declared default, else NULL. */
+static const char *lookup(payrun_stage *st, const char *key, int idx, const char *field)
+{
+    fake_host *fh = FH(st);
+    const struct payrun_config_key *k;
+
+    for (size_t i = 0; i < fh->n_cfg; i++) {
+        const fh_kv *kv = &fh->cfg[i];
+        if (strcmp(kv->key, key) != 0 || kv->list_index != idx)
+            continue;
+        if ((field == NULL) != (kv->field == NULL))
+            continue;
+        if (field && strcmp(field, kv->field) != 0)
+            continue;
+        return kv->value;
+    }
+    k = find_key(st->desc->keys, key);
+    if (k && field && k->fields)
+        k = find_key(k->fields, field);
+    return k ? k->default_value : NULL;
+}
+
+static int h_cfg_string(payrun_stage *st, const char *key, int idx, const char *field,
+                        const char **out)
+{
+    const char *v = lookup(st, key, idx, field);
+    if (v == NULL)
+        return PAYRUN_ERR;
+    *out = v;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_bool(payrun_stage *st, const char *key, int idx, const char *field, int *out)
+{
+    const char *v = lookup(st, key, idx, field);
+    if (v == NULL)
+        return PAYRUN_ERR;
+    *out = strcmp(v, "true") == 0;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_int(payrun_stage *st, const char *key, int idx, const char *field,
+                     int64_t *out)
+{
+    const char *v = lookup(st, key, idx, field);
+    int64_t n = 0;
+    int neg = 0;
+    if (v == NULL)
+        return PAYRUN_ERR;
+    if (*v == '-')
+        neg = 1, v++;
+    for (; *v; v++)
+        n = n * 10 + (*v - '0');
+    *out = neg ? -n : n;
+    return PAYRUN_OK;
+}
+
+static int h_cfg_money(payrun_stage *st, const char *key, int idx, const char *field,
+                       int64_t *out)
+{
+    const char *v = lookup(st, key, idx, field);
+    if (v == NULL)
+        return PAYRUN_ERR;
+    return money_parse(v, strlen(v), FH(st)->exponent, out, NULL) == 0 ? PAYRUN_OK : PAYRUN_ERR;
+}
+
+static int h_cfg_rate(payrun_stage *st, const char *key, int idx, const char *field,
+                      int64_t *out)
+{
+    const char *v = lookup(st, key, idx, field);
+    if (v == NULL)
+        return PAYRUN_ERR;
+    return rate_parse(v, strlen(v), out, NULL) == 0 ? PAYRUN_OK : PAYRUN_ERR;
+}
+
+static int h_parse_money(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                         char *why, size_t why_len)
+{
+    pr_err err = {0};
+    if (money_parse(text, len, FH(st)->exponent, out, &err) != 0) {
+        snprintf(why, why_len, "%s", err.msg);
+        return PAYRUN_ERR_INPUT;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_parse_rate(payrun_stage *st, const char *text, size_t len, int64_t *out,
+                        char *why, size_t why_len)
+{
+    pr_err err = {0};
+    (void)st;
+    if (rate_parse(text, len, out, &err) != 0) {
+        snprintf(why, why_len, "%s", err.msg);
+        return PAYRUN_ERR_INPUT;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_format_money(payrun_stage *st, int64_t amount, char *buf, size_t cap)
+{
+    return money_format(amount, FH(st)->exponent, buf, cap);
+}
+
+const char *fh_path(fake_host *fh, const char *rel)
+{
+    static char bufs[8][PATH_MAX + 64];
+    static int next;
+    char *b = bufs[next++ % 8];
+
+    if (rel[0] == '/')
+        snprintf(b, sizeof(bufs[0]), "%s", rel);
+    else
+        snprintf(b, sizeof(bufs[0]), "%s/%s", fh->dir, rel);
+    return b;
+}
+
+static int h_cfg_path(payrun_stage *st, const char *key, int idx, const char *field,
+                      const char **out)
+{
+    const char *v = lookup(st, key, idx, field);
+    if (v == NULL)
+        return PAYRUN_ERR;
+    *out = fh_path(FH(st), v);
+    return PAYRUN_OK;
+}
+
+static int h_cfg_list_len(payrun_stage *st, const char *key)
+{
+    fake_host *fh = FH(st);
+    int n = 0;
+    for (size_t i = 0; i < fh->n_cfg; i++)
+        if (strcmp(fh->cfg[i].key, key) == 0 && fh->cfg[i].list_index + 1 > n)
+            n = fh->cfg[i].list_index + 1;
+    return n;
+}
+
+static void h_count(payrun_stage *st, const char *name, int64_t n)
+{
+    fake_host *fh = FH(st);
+    for (int i = 0; i < fh->n_counts; i++) {
+        if (strcmp(fh->counts_names[i], name) == 0) {
+            fh->counts[i] += n;
+            return;
+        }
+    }
+    if (fh->n_counts < 32) {
+        snprintf(fh->counts_names[fh->n_counts], sizeof(fh->counts_names[0]), "%s", name);
+        fh->counts[fh->n_counts++] = n;
+    }
+}
+
+int64_t fh_count(const fake_host *fh, const char *name)
+{
+    for (int i = 0; i < fh->n_counts; i++)
+        if (strcmp(fh->counts_names[i], name) == 0)
+            return fh->counts[i];
+    return 0;
+}
+
+static int h_output_open(payrun_stage *st, const char *path, unsigned flags, payrun_output **out)
+{
+    fake_host *fh = FH(st);
+    payrun_output *o = calloc(1, sizeof(*o));
+    const char *full = fh_path(fh, path);
+
+    if (o == NULL)
+        return PAYRUN_ERR;
+    o->f = fopen(full, "wb");
+    o->fh = fh;
+    if (o->f == NULL) {
+        free(o);
+        return h_error(st, PAYRUN_ERR_IO, NULL, "cannot create \"%s\"", full);
+    }
+    if (fh->n_outputs < 16) {
+        snprintf(fh->outputs[fh->n_outputs], PATH_MAX, "%s", full);
+        fh->output_flags[fh->n_outputs++] = flags;
+    }
+    *out = o;
+    return PAYRUN_OK;
+}
+
+static int h_output_write(payrun_output *o, const void *data, size_t len)
+{
+    return fwrite(data, 1, len, o->f) == len ? PAYRUN_OK : PAYRUN_ERR_IO;
+}
+
+static int h_output_close(payrun_output *o)
+{
+    int rc = fclose(o->f) == 0 ? PAYRUN_OK : PAYRUN_ERR_IO;
+    free(o);
+    return rc;
+}
+
+static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char *why,
+                         size_t why_len)
+{
+    fake_host *fh = FH(st);
+    (void)why;
+    (void)why_len;
+    if (fh->n_partners < FH_MAX)
+        snprintf(fh->partner_ids[fh->n_partners++], 65, "%s", p->partner_id);
+    return PAYRUN_OK;
+}
+
+static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, size_t why_len)
+{
+    fake_host *fh = FH(st);
+    int known = 0;
+
+    if (strcmp(l->deal_status, "won") != 0) {
+        fh->n_skipped++;
+        return PAYRUN_SKIPPED;
+    }
+    for (size_t i = 0; i < fh->n_known_partners; i++)
+        if (strcmp(fh->known_partners[i], l->partner_id) == 0)
+            known = 1;
+    if (!known) {
+        snprintf(why, why_len, "unknown partner \"%s\"", l->partner_id);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(l->currency, fh->currency) != 0) {
+        snprintf(why, why_len, "currency \"%s\" does not match the batch currency \"%s\"",
+                 l->currency, fh->currency);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strncmp(l->closed_on, fh->period, 7) != 0) {
+        snprintf(why, why_len, "closed_on %s is outside the period %s", l->closed_on,
+                 fh->period);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (fh->n_lines < FH_MAX) {
+        fh->line_amounts[fh->n_lines] = l->attributed_amount;
+        fh->line_source[fh->n_lines++] = l->source_line;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params,
+                       payrun_rate_fn rate, void *ud)
+{
+    fake_host *fh = FH(st);
+
+    fh->params = *params;
+    fh->calculated = 1;
+    for (size_t i = 0; i < fh->n_calc_lines; i++) {
+        const char *rule = NULL;
+        int rc = rate(ud, &fh->calc_lines[i], &fh->rates[i], &rule);
+        if (rc != PAYRUN_OK)
+            return rc;
+        snprintf(fh->rules[i], sizeof(fh->rules[0]), "%s", rule ? rule : "(null)");
+    }
+    return PAYRUN_OK;
+}
+
+static int h_each_payout(payrun_stage *st, payrun_payout_fn fn, void *ud)
+{
+    fake_host *fh = FH(st);
+    for (size_t i = 0; i < fh->n_payouts; i++) {
+        int rc = fn(ud, &fh->payouts[i]);
+        if (rc != PAYRUN_OK)
+            return rc;
+    }
+    return PAYRUN_OK;
+}
+
+static int h_decide(payrun_stage *st, const char *payout_id, int decision, int approvals,
+                    const char *rule, const char *reason)
+{
+    fake_host *fh = FH(st);
+    fh_decision *d;
+
+    if (fh->n_decisions >= FH_MAX)
+        return PAYRUN_ERR;
+    d = &fh->decisions[fh->n_decisions++];
+    snprintf(d->payout_id, sizeof(d->payout_id), "%s", payout_id);
+    d->decision = decision;
+    d->approvals = approvals;
+    snprintf(d->rule, sizeof(d->rule), "%s", rule ? rule : "");
+    snprintf(d->reason, sizeof(d->reason), "%s", reason ? reason : "");
+    return PAYRUN_OK;
+}
+
+static int h_each_audit_event(payrun_stage *st, int64_t after_seq, payrun_event_fn fn, void *ud)
+{
+    fake_host *fh = FH(st);
+    for (size_t i = 0; i < fh->n_events; i++) {
+        if (fh->events[i].seq <= after_seq)
+            continue;
+        int rc = fn(ud, &fh->events[i]);
+        if (rc != PAYRUN_OK)
+            return rc;
+    }
+    return PAYRUN_OK;
+}
+
+void fh_init(fake_host *fh)
+{
+    const char *base = getenv("TMPDIR");
+
+    memset(fh, 0, sizeof(*fh));
+    snprintf(fh->dir, sizeof(fh->dir), "%s/payrun-fh-XXXXXX", base && base[0] ? base : "/tmp");
+    if (mkdtemp(fh->dir) == NULL)
+        abort();
+    fh->org = "acme";
+    fh->period = "2026-02";
+    fh->currency = "USD";
+    fh->exponent = 2;
+    fh->clock = "2026-03-01T08:00:00Z";
+
+    struct payrun_host *h = &fh->host;
+    h->size = sizeof(*h);
+    h->abi_version = PAYRUN_ABI_VERSION;
+    h->log = h_log;
+    h->error = h_error;
+    h->org = h_org;
+    h->period = h_period;
+    h->currency = h_currency;
+    h->currency_exponent = h_exponent;
+    h->run_clock = h_clock;
+    h->cfg_string = h_cfg_string;
+    h->cfg_bool = h_cfg_bool;
+    h->cfg_int = h_cfg_int;
+    h->cfg_money = h_cfg_money;
+    h->cfg_rate = h_cfg_rate;
+    h->cfg_path = h_cfg_path;
+    h->cfg_list_len = h_cfg_list_len;
+    h->parse_money = h_parse_money;
+    h->parse_rate = h_parse_rate;
+    h->format_money = h_format_money;
+    h->count = h_count;
+    h->output_open = h_output_open;
+    h->output_write = h_output_write;
+    h->output_close = h_output_close;
+    h->partner_put = h_partner_put;
+    h->line_add = h_line_add;
+    h->calculate = h_calculate;
+    h->each_payout = h_each_payout;
+    h->decide = h_decide;
+    h->each_audit_event = h_each_audit_event;
+}
+
+void fh_cleanup(fake_host *fh)
+{
+    char cmd[PATH_MAX + 16];
+    if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fh->dir) < (int)sizeof(cmd))
+        (void)!system(cmd);
+}
+
+void fh_set(fake_host *fh, const char *key, const char *value)
+{
+    fh_set_item(fh, key, -1, NULL, value);
+}
+
+void fh_set_item(fake_host *fh, const char *key, int index, const char *field, const char *value)
+{
+    if (fh->n_cfg >= sizeof(fh->cfg) / sizeof(fh->cfg[0]))
+        abort();
+    fh->cfg[fh->n_cfg++] = (fh_kv){key, index, field, value};
+}
+
+void fh_write_file(fake_host *fh, const char *rel, const char *text)
+{
+    FILE *f = fopen(fh_path(fh, rel), "wb");
+    if (f == NULL)
+        abort();
+    fputs(text, f);
+    fclose(f);
+}
+
+char *fh_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *data;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = malloc((size_t)n + 1);
+    if (data == NULL || fread(data, 1, (size_t)n, f) != (size_t)n)
+        abort();
+    data[n] = '\0';
+    fclose(f);
+    return data;
+}
+
+int fh_run_plugin(fake_host *fh, const char *name)
+{
+    const char *dirs[] = {PLUGIN_BUILD_DIR};
+    loaded_plugin *p = NULL;
+    pr_err err = {0};
+    payrun_stage st;
+    void *ctx = NULL;
+    int rc;
+
+    if (plugin_load(dirs, 1, name, &p, &err) != 0) {
+        fprintf(stderr, "fake host: %s\n", err.msg);
+        abort();
+    }
+    st.fh = fh;
+    st.desc = p->desc;
+    rc = p->desc->init ? p->desc->init(&fh->host, &st, &ctx) : PAYRUN_OK;
+    if (rc == PAYRUN_OK)
+        rc = p->desc->run(ctx, &st);
+    if (p->desc->destroy)
+        p->desc->destroy(ctx);
+    plugin_unload(p);
+    return rc;
+}
