@@ -44,9 +44,9 @@ int main(int argc, char **argv)
     if (store_payout_create(s, &po, "alice", "2026-03-01T09:00:00Z", &err) != 0 ||
         store_payout_edit(s, po.id, 1, 1520001, "typo", "alice", "2026-03-01T09:05:00Z", &err) != 0 ||
         store_payout_edit(s, po.id, 1, 1520000, "fixed", "alice", "2026-03-01T09:06:00Z", &err) != 0 ||
-        store_payout_move(s, po.id, MOVE_APPROVE, "bob", "2026-03-02T10:00:00Z", NULL, &err) != 0 ||
-        store_payout_move(s, po.id, MOVE_MARK_PROCESSING, "bob", "2026-03-03T10:00:00Z", NULL, &err) != 0 ||
-        store_payout_move(s, po.id, MOVE_MARK_PAID, "bob", "2026-03-04T10:00:00Z", "ACH-1", &err) != 0 ||
+        store_payout_move(s, po.id, MOVE_APPROVE, "bob", "2026-03-02T10:00:00Z", NULL, NULL, &err) != 0 ||
+        store_payout_move(s, po.id, MOVE_MARK_PROCESSING, "bob", "2026-03-03T10:00:00Z", NULL, NULL, &err) != 0 ||
+        store_payout_move(s, po.id, MOVE_MARK_PAID, "bob", "2026-03-04T10:00:00Z", "ACH-1", NULL, &err) != 0 ||
         store_commit(s, &err) != 0)
         goto fail;
     printf("%s\n", po.id);
