@@ -122,6 +122,31 @@ void buf_json_kv(buf *b, const char *key, const char *val)
     buf_json_str(b, val);
 }
 
+void buf_csv_cell(buf *b, const char *s, int is_text)
+{
+    int quote = 0, neutralise = 0;
+
+    if (s == NULL)
+        s = "";
+    if (is_text && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+                    s[0] == '\r' || s[0] == '\n'))
+        neutralise = 1;
+    for (const char *p = s; *p; p++)
+        if (*p == ',' || *p == '"' || *p == '\r' || *p == '\n')
+            quote = 1;
+    if (quote)
+        buf_append(b, "\"", 1);
+    if (neutralise)
+        buf_append(b, "'", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            buf_append(b, "\"", 1);
+        buf_append(b, p, 1);
+    }
+    if (quote)
+        buf_append(b, "\"", 1);
+}
+
 char *buf_take(buf *b)
 {
     char *p;

@@ -27,6 +27,14 @@ void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void buf_json_str(buf *b, const char *s);
 /* Append `"key":` followed by the JSON string of `val` (or null). */
 void buf_json_kv(buf *b, const char *key, const char *val);
+/*
+ * Append one CSV cell (RFC 4180: quoted when it holds a comma, quote, CR or
+ * LF, quotes doubled). A text cell (`is_text`) whose first character would
+ * make a spreadsheet run it as a formula (= + - @ tab CR LF) gets a
+ * leading apostrophe; number cells are written as they are.
+ */
+void buf_csv_cell(buf *b, const char *s, int is_text);
+
 /* Take the data (caller frees); the buffer is left empty. NULL on oom. */
 char *buf_take(buf *b);
 

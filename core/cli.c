@@ -22,29 +22,9 @@
 #include "plugin_loader.h"
 #include "store.h"
 
-typedef struct cli {
-    const char *config_path; /* --config or PAYRUN_CONFIG */
-    const char *as;          /* --as NAME */
-    char actor[65];          /* who is acting, once resolved */
-    int help;
-    int argc;                /* the command's own arguments, options included */
-    char **argv;
-    config *cfg;
-    pr_err err;
-} cli;
-
-typedef int (*command_fn)(cli *c);
-
-typedef struct command {
-    const char *name;  /* "plugins list" */
-    command_fn fn;
-    const char *usage;
-    const char *help;
-} command;
-
 /* ---- output helpers ----------------------------------------------------- */
 
-static int report(const pr_err *e)
+int report(const pr_err *e)
 {
     fprintf(stderr, "payrun: %s\n", e->msg[0] ? e->msg : "failed");
     if (e->hint[0])
@@ -52,9 +32,7 @@ static int report(const pr_err *e)
     return e->code ? e->code : EXIT_SOFTWARE;
 }
 
-static int usage_error(cli *c, const char *usage, const char *fmt, ...) PR_PRINTF(3, 4);
-
-static int usage_error(cli *c, const char *usage, const char *fmt, ...)
+int usage_error(cli *c, const char *usage, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -69,7 +47,7 @@ static int usage_error(cli *c, const char *usage, const char *fmt, ...)
 
 /* Take `--name VALUE` or `--name=VALUE` out of the command's arguments.
  * Returns 1 when found, 0 when absent, -1 when the value is missing. */
-static int take_opt(cli *c, const char *name, const char **value)
+int take_opt(cli *c, const char *name, const char **value)
 {
     size_t nl = strlen(name);
 
@@ -95,9 +73,21 @@ static int take_opt(cli *c, const char *name, const char **value)
     return 0;
 }
 
+int take_flag(cli *c, const char *name)
+{
+    for (int i = 0; i < c->argc; i++) {
+        if (strcmp(c->argv[i], name) == 0) {
+            memmove(&c->argv[i], &c->argv[i + 1], (size_t)(c->argc - i - 1) * sizeof(char *));
+            c->argc--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* After a command took its options, anything left that looks like an
  * option is a mistake worth naming rather than ignoring. */
-static int no_stray_options(cli *c, const char *usage)
+int no_stray_options(cli *c, const char *usage)
 {
     for (int i = 0; i < c->argc; i++)
         if (c->argv[i][0] == '-' && c->argv[i][1] != '\0')
@@ -105,7 +95,7 @@ static int no_stray_options(cli *c, const char *usage)
     return 0;
 }
 
-static int load_config(cli *c)
+int load_config(cli *c)
 {
     if (c->cfg)
         return 0;
@@ -119,7 +109,7 @@ static int load_config(cli *c)
     return config_load(c->config_path, &c->cfg, &c->err);
 }
 
-static int open_store(cli *c, store **s)
+int open_store(cli *c, store **s)
 {
     if (load_config(c) != 0)
         return -1;
@@ -215,7 +205,7 @@ static const char *role_name(unsigned role)
  * Who is acting: the operating-system user, or --as NAME when the config
  * allows it. The actor must be listed under actors: with `role`.
  */
-static int resolve_actor(cli *c, unsigned role, const char *what)
+int resolve_actor(cli *c, unsigned role, const char *what)
 {
     const config_actor *a;
     const char *name;
@@ -452,19 +442,8 @@ static int cmd_run(cli *c)
 
     if (take_opt(c, "--period", &period) < 0)
         return usage_error(c, usage, "--period needs a value");
-    for (int i = 0; i < c->argc; i++) {
-        int flag = strcmp(c->argv[i], "--dry-run") == 0 ? 1
-                   : strcmp(c->argv[i], "--verbose") == 0 ? 2 : 0;
-        if (flag == 0)
-            continue;
-        if (flag == 1)
-            dry = 1;
-        else
-            verbose = 1;
-        memmove(&c->argv[i], &c->argv[i + 1], (size_t)(c->argc - i - 1) * sizeof(char *));
-        c->argc--;
-        i--;
-    }
+    dry = take_flag(c, "--dry-run");
+    verbose = take_flag(c, "--verbose");
     if (no_stray_options(c, usage) != 0)
         return EXIT_USAGE;
     if (c->argc != 1)
@@ -497,6 +476,47 @@ static const command commands[] = {
      "with the same inputs and configuration changes nothing and says so. With\n"
      "--dry-run, everything runs and is then rolled back: nothing is written.\n"
      "close needs the preparer role; pay and settle need the payer role."},
+    {"payouts list", cmd_payouts_list,
+     "payrun payouts list [--status S] [--partner P] [--period P] [--search TEXT] "
+     "[--sort FIELD|-FIELD] [--limit N] [--format table|csv|json] --config FILE",
+     "List the org's payouts, filtered by status, partner, period or a case-insensitive\n"
+     "search of partner id and name, notes and reference; sorted by amount, partner,\n"
+     "period, created or status (prefix - for descending). Amounts are exact decimals,\n"
+     "also in json (as strings)."},
+    {"payouts show", cmd_payouts_show, "payrun payouts show ID --config FILE",
+     "Print every field of a payout, its approvals, its commission lines' count and\n"
+     "total, and its audit history."},
+    {"payouts create", cmd_payouts_create,
+     "payrun payouts create --partner P --amount X --period YYYY-MM [--notes TEXT] "
+     "--config FILE",
+     "Create a payout by hand (one manual payout per partner and period), pending\n"
+     "approval. Needs the preparer role."},
+    {"payouts update", cmd_payouts_update,
+     "payrun payouts update ID [--amount X] [--notes TEXT] --config FILE",
+     "Change the amount or notes of a payout still pending approval; a changed amount\n"
+     "clears the approvals it had. Audited with before and after. Needs preparer."},
+    {"payouts delete", cmd_payouts_delete, "payrun payouts delete ID --config FILE",
+     "Delete a payout still pending approval; audited. Needs the preparer role."},
+    {"approve", cmd_approve, "payrun approve ID... | --all-pending [--period YYYY-MM] --config FILE",
+     "Record your approval of each payout; one that has all the approvals it requires\n"
+     "moves to approved. One transaction. You cannot approve a payout twice, one you\n"
+     "created, or one from a run you started; those are skipped with the reason. Exit\n"
+     "65 or 77 if a payout named on the command line was skipped. Needs approver."},
+    {"reject", cmd_reject, "payrun reject ID --reason TEXT --config FILE",
+     "Reject a payout pending approval, with the reason. Needs the approver role."},
+    {"mark-processing", cmd_mark_processing, "payrun mark-processing ID... --config FILE",
+     "Move approved payouts to processing (sent to the bank), all or none. Needs payer."},
+    {"mark-paid", cmd_mark_paid, "payrun mark-paid ID --reference REF --config FILE",
+     "Mark an approved or processing payout paid, with the payment reference. Needs payer."},
+    {"mark-failed", cmd_mark_failed, "payrun mark-failed ID --reason TEXT --config FILE",
+     "Mark a processing payout failed, with the reason. Needs payer."},
+    {"retry", cmd_retry, "payrun retry ID... --config FILE",
+     "Move failed payouts back to approved for the next payment. Needs payer."},
+    {"stats", cmd_stats, "payrun stats [--period YYYY-MM] [--format table|json] --config FILE",
+     "Count and total of the payouts per status, and overall."},
+    {"partners show", cmd_partners_show, "payrun partners show PARTNER_ID --config FILE",
+     "A partner's details (account numbers masked), lifetime paid, pending, approved\n"
+     "and processing totals, last payout, and all its payouts."},
     {"plugins list", cmd_plugins_list, "payrun plugins list [--config FILE]",
      "List the plugins found on the plugin path: name, kind, version, ABI and file.\n"
      "The path is the config's plugin_path, else PAYRUN_PLUGIN_PATH (colon-separated),\n"

@@ -766,11 +766,6 @@ static int h_decide(payrun_stage *st, const char *payout_id, int decision, int a
                    label, rule, msg);
         return PAYRUN_ERR_STATE;
     }
-    h_count(st, decision == PAYRUN_DECIDE_APPROVE ? "decided_approve"
-                : decision == PAYRUN_DECIDE_REJECT ? "decided_reject"
-                : decision == PAYRUN_DECIDE_HOLD   ? "decided_hold"
-                                                   : "decided_require",
-            1);
     return PAYRUN_OK;
 }
 

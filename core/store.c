@@ -669,6 +669,42 @@ int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, 
     return ret;
 }
 
+int store_audit_entity(store *s, const char *entity_id, store_audit_cb cb, void *ud,
+                       pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT seq, org, at, actor, action, entity_type, entity_id, metadata,"
+                " prev_hash, hash FROM audit_events WHERE org = ?1 AND entity_id = ?2"
+                " ORDER BY seq",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, entity_id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        audit_event e;
+        e.seq = sqlite3_column_int64(st, 0);
+        e.org = (const char *)sqlite3_column_text(st, 1);
+        e.at = (const char *)sqlite3_column_text(st, 2);
+        e.actor = (const char *)sqlite3_column_text(st, 3);
+        e.action = (const char *)sqlite3_column_text(st, 4);
+        e.entity_type = (const char *)sqlite3_column_text(st, 5);
+        e.entity_id = (const char *)sqlite3_column_text(st, 6);
+        e.metadata = (const char *)sqlite3_column_text(st, 7);
+        e.prev_hash = (const char *)sqlite3_column_text(st, 8);
+        e.hash = (const char *)sqlite3_column_text(st, 9);
+        ret = cb(&e, ud);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read audit events");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err)
 {
     return store_audit_after(s, 0, cb, ud, err);
@@ -733,10 +769,12 @@ int store_audit_verify(store *s, audit_report *report, pr_err *err)
 /* ---- payouts ------------------------------------------------------------ */
 
 static const char payout_cols[] =
-    "id, period, partner_id, kind, amount, currency, status, approvals_required,"
+    "p.id, p.period, p.partner_id, p.kind, p.amount, p.currency, p.status,"
+    " p.approvals_required,"
     " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
-    " created_at, created_by, approved_at, approved_by, rejected_reason, processing_at,"
-    " paid_at, failed_at, failed_reason, reference, notes, run_id, hold_reason";
+    " p.created_at, p.created_by, p.approved_at, p.approved_by, p.rejected_reason,"
+    " p.processing_at, p.paid_at, p.failed_at, p.failed_reason, p.reference, p.notes,"
+    " p.run_id, p.hold_reason";
 
 static void read_payout(sqlite3_stmt *st, payout *p)
 {
@@ -776,7 +814,7 @@ int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
     char sql[1024];
     int rc;
 
-    snprintf(sql, sizeof(sql), "SELECT %s FROM payouts p WHERE org = ?1 AND id = ?2",
+    snprintf(sql, sizeof(sql), "SELECT %s FROM payouts p WHERE p.org = ?1 AND p.id = ?2",
              payout_cols);
     if (prepare(s, &st, sql, err) != 0)
         return -1;
@@ -999,6 +1037,8 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
     return rc;
 }
 
+static int clear_approvals(store *s, const char *id, int *n, pr_err *err);
+
 int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
                       const char *notes, const char *actor, const char *at, pr_err *err)
 {
@@ -1007,7 +1047,7 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     payout_status to;
     buf meta;
     char *m;
-    int rc;
+    int rc, cleared = 0;
 
     if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
         return -1;
@@ -1028,6 +1068,8 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
         return db_fail(s, err, "update payout");
     if (sqlite3_changes(s->db) != 1)
         return pr_err_set(err, EXIT_TEMPFAIL, "payout \"%s\" changed while it was edited", id);
+    if (has_amount && amount != p.amount && clear_approvals(s, id, &cleared, err) != 0)
+        return -1;
 
     buf_init(&meta);
     buf_puts(&meta, "{\"before\":{");
@@ -1040,7 +1082,7 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     buf_json_kv(&meta, "notes", notes ? notes : p.notes);
     buf_puts(&meta, "},");
     buf_json_kv(&meta, "currency", p.currency);
-    buf_puts(&meta, "}");
+    buf_printf(&meta, ",\"approvals_cleared\":%d}", cleared);
     m = buf_take(&meta);
     if (m == NULL)
         return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
@@ -1775,6 +1817,357 @@ int store_period_totals(store *s, const char *period, status_total out[STATUS__C
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read payouts");
+    return 0;
+}
+
+/* ---- operations: approvals, listing, reports ------------------------------ */
+
+static int run_actor(store *s, int64_t run_id, char out[65], pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    out[0] = '\0';
+    if (run_id <= 0)
+        return 0;
+    if (prepare(s, &st, "SELECT actor FROM runs WHERE org = ?1 AND id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        copy_col(out, 65, st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, err, "read run");
+    return 0;
+}
+
+int store_payout_approve(store *s, const char *id, const char *approver, const char *at,
+                         approve_result *result, int *given, int *required, pr_err *err)
+{
+    sqlite3_stmt *st;
+    payout p;
+    payout_status to;
+    char starter[65];
+    buf meta;
+    char *m;
+    int rc;
+
+    if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
+        return -1;
+    if (state_move(id, p.status, MOVE_APPROVE, &to, err) != 0)
+        return -1;
+    if (p.hold_reason[0]) {
+        pr_err_set(err, EXIT_DATAERR, "payout \"%s\" is on hold: %s", id, p.hold_reason);
+        return pr_err_hint(err, "resolve the hold (e.g. add the partner's payment details) and "
+                                "rerun the close, or reject the payout");
+    }
+    if (strcmp(p.created_by, approver) == 0) {
+        pr_err_set(err, EXIT_NOPERM, "\"%s\" created payout \"%s\" and cannot approve it",
+                   approver, id);
+        return pr_err_hint(err, "another approver must approve it");
+    }
+    if (run_actor(s, p.run_id, starter, err) != 0)
+        return -1;
+    if (strcmp(starter, approver) == 0) {
+        pr_err_set(err, EXIT_NOPERM,
+                   "\"%s\" started run %lld that made payout \"%s\" and cannot approve it",
+                   approver, (long long)p.run_id, id);
+        return pr_err_hint(err, "another approver must approve it");
+    }
+    if (prepare(s, &st,
+                "INSERT INTO approvals (org, payout_id, approver, at) VALUES (?1, ?2, ?3, ?4)"
+                " ON CONFLICT (org, payout_id, approver) DO NOTHING",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, approver, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, at, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "record approval");
+    if (sqlite3_changes(s->db) == 0) {
+        pr_err_set(err, EXIT_NOPERM, "\"%s\" has already approved payout \"%s\"", approver, id);
+        return pr_err_hint(err, "it needs %d approval%s from different approvers",
+                           p.approvals_required, p.approvals_required == 1 ? "" : "s");
+    }
+    *given = p.approvals_given + 1;
+    *required = p.approvals_required;
+    buf_init(&meta);
+    buf_puts(&meta, "{");
+    buf_json_kv(&meta, "approver", approver);
+    buf_printf(&meta, ",\"approvals_given\":%d,\"approvals_required\":%d}", *given, *required);
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    rc = store_audit_append(s, at, approver, "payout.approval_given", "payout", id, m, err);
+    free(m);
+    if (rc != 0)
+        return -1;
+    if (*given < *required) {
+        *result = APPROVE_RECORDED;
+        return 0;
+    }
+    *result = APPROVE_APPROVED;
+    return store_payout_move(s, id, MOVE_APPROVE, approver, at, NULL, NULL, err);
+}
+
+/* LIKE pattern for a case-insensitive substring search, with the
+ * pattern characters of the user's text escaped. */
+static char *like_pattern(const char *text)
+{
+    buf b;
+
+    buf_init(&b);
+    buf_puts(&b, "%");
+    for (const char *p = text; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            buf_append(&b, "\\", 1);
+        buf_append(&b, p, 1);
+    }
+    buf_puts(&b, "%");
+    return buf_take(&b);
+}
+
+int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, void *ud,
+                       int64_t *matched, int64_t *total, pr_err *err)
+{
+    static const struct {
+        const char *name;
+        const char *column;
+    } sorts[] = {
+        {"amount", "p.amount"}, {"partner", "p.partner_id"}, {"period", "p.period"},
+        {"created", "p.created_at"}, {"status", "p.status"},
+    };
+    const char *order = "p.period";
+    sqlite3_stmt *st;
+    char sql[2048], *pattern = NULL;
+    const char *where =
+        " WHERE p.org = ?1 AND (?2 IS NULL OR p.status = ?2) AND (?3 IS NULL OR p.partner_id = ?3)"
+        " AND (?4 IS NULL OR p.period = ?4) AND (?5 IS NULL OR p.partner_id LIKE ?5 ESCAPE '\\'"
+        " OR pa.name LIKE ?5 ESCAPE '\\' OR p.notes LIKE ?5 ESCAPE '\\'"
+        " OR coalesce(p.reference, '') LIKE ?5 ESCAPE '\\')";
+    int rc, ret = 0;
+
+    if (f->sort) {
+        order = NULL;
+        for (size_t i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++)
+            if (strcmp(f->sort, sorts[i].name) == 0)
+                order = sorts[i].column;
+        if (order == NULL) {
+            pr_err_set(err, EXIT_USAGE, "cannot sort by \"%s\"", f->sort);
+            return pr_err_hint(err, "sort by amount, partner, period, created or status; "
+                                    "prefix - for descending");
+        }
+    }
+    if (f->search && (pattern = like_pattern(f->search)) == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+
+    /* Counts first: how many match, and how many the org has. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*), (SELECT count(*) FROM payouts WHERE org = ?1)"
+             " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id%s",
+             where);
+    if (prepare(s, &st, sql, err) != 0) {
+        free(pattern);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    if (f->status)
+        sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
+    if (f->partner)
+        sqlite3_bind_text(st, 3, f->partner, -1, SQLITE_STATIC);
+    if (f->period)
+        sqlite3_bind_text(st, 4, f->period, -1, SQLITE_STATIC);
+    if (pattern)
+        sqlite3_bind_text(st, 5, pattern, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *matched = sqlite3_column_int64(st, 0);
+        *total = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        free(pattern);
+        return db_fail(s, err, "count payouts");
+    }
+
+    snprintf(sql, sizeof(sql),
+             "SELECT %s, pa.name FROM payouts p JOIN partners pa ON pa.org = p.org"
+             " AND pa.partner_id = p.partner_id%s ORDER BY %s %s, p.period, p.partner_id, p.id"
+             " LIMIT ?6",
+             payout_cols, where, order, f->descending ? "DESC" : "ASC");
+    if (prepare(s, &st, sql, err) != 0) {
+        free(pattern);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    if (f->status)
+        sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
+    if (f->partner)
+        sqlite3_bind_text(st, 3, f->partner, -1, SQLITE_STATIC);
+    if (f->period)
+        sqlite3_bind_text(st, 4, f->period, -1, SQLITE_STATIC);
+    if (pattern)
+        sqlite3_bind_text(st, 5, pattern, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, f->limit > 0 ? f->limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        payout p;
+        read_payout(st, &p);
+        ret = cb(ud, &p, col_text(st, 22));
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "list payouts");
+    sqlite3_finalize(st);
+    free(pattern);
+    return ret;
+}
+
+int store_pending_ids(store *s, const char *period, store_id_cb cb, void *ud, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    /* Ids are collected first, so the callback may change the payouts. */
+    if (prepare(s, &st,
+                "SELECT id FROM payouts WHERE org = ?1 AND status = 'pending_approval'"
+                " AND (?2 IS NULL OR period = ?2) ORDER BY period, partner_id, id",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    if (period)
+        sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **ni = realloc(ids, nc * sizeof(*ni));
+            if (ni == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            ids = ni;
+            cap = nc;
+        }
+        if ((ids[n] = dup_col(st, 0)) == NULL) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "list pending payouts");
+    sqlite3_finalize(st);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(ud, ids[i]);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return ret;
+}
+
+int store_payout_approvals(store *s, const char *id, store_approval_cb cb, void *ud,
+                           pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT approver, at, coalesce(rule, '') FROM approvals"
+                " WHERE org = ?1 AND payout_id = ?2 ORDER BY at, approver",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        approval a;
+        copy_col(a.approver, sizeof(a.approver), st, 0);
+        copy_col(a.at, sizeof(a.at), st, 1);
+        copy_col(a.rule, sizeof(a.rule), st, 2);
+        ret = cb(ud, &a);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read approvals");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_payout_lines(store *s, const char *id, int64_t *count, int64_t *total, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *count = 0;
+    *total = 0;
+    if (prepare(s, &st,
+                "SELECT amount FROM commission_lines WHERE org = ?1 AND payout_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        (*count)++;
+        if (__builtin_add_overflow(*total, sqlite3_column_int64(st, 0), total)) {
+            sqlite3_finalize(st);
+            return pr_err_set(err, EXIT_DATAERR, "payout \"%s\": its lines' total overflows", id);
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read commission lines");
+    return 0;
+}
+
+int store_partner_summary(store *s, const char *partner_id, partner_summary *out, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char sql[1024];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (prepare(s, &st,
+                "SELECT status, amount FROM payouts WHERE org = ?1 AND partner_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        payout_status ps;
+        if (status_parse(col_text(st, 0), &ps) != 0)
+            continue;
+        out->by_status[ps].count++;
+        if (__builtin_add_overflow(out->by_status[ps].total, sqlite3_column_int64(st, 1),
+                                   &out->by_status[ps].total)) {
+            sqlite3_finalize(st);
+            return pr_err_set(err, EXIT_DATAERR, "partner \"%s\": %s total overflows",
+                              partner_id, status_name(ps));
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "read payouts");
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM payouts p WHERE p.org = ?1 AND p.partner_id = ?2"
+             " ORDER BY p.period DESC, p.created_at DESC, p.id DESC LIMIT 1",
+             payout_cols);
+    if (prepare(s, &st, sql, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_payout(st, &out->last);
+        out->has_last = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     return 0;
 }

@@ -125,6 +125,10 @@ typedef int (*store_audit_cb)(const audit_event *e, void *ud);
  * returns non-zero and returns that value. */
 int store_audit_foreach(store *s, store_audit_cb cb, void *ud, pr_err *err);
 
+/* Events about one entity (a payout id, a partner id), in order. */
+int store_audit_entity(store *s, const char *entity_id, store_audit_cb cb, void *ud,
+                       pr_err *err);
+
 typedef struct audit_report {
     int64_t checked;   /* events that verified */
     int64_t bad_seq;   /* first bad sequence number (0 when all good) */
@@ -233,5 +237,62 @@ typedef struct status_total {
  * period is NULL). An org keeps one currency, so totals add up. */
 int store_period_totals(store *s, const char *period, status_total out[STATUS__COUNT],
                         pr_err *err);
+
+
+/* ---- operations: approvals, listing, reports ------------------------------ */
+
+typedef enum approve_result {
+    APPROVE_RECORDED, /* approval recorded; more are needed */
+    APPROVE_APPROVED  /* that approval was the last one needed: now approved */
+} approve_result;
+
+/*
+ * Record `approver`'s approval of payout `id`; when it has the approvals
+ * it requires, move it to approved. Refused (changing nothing) when the
+ * payout is not pending or is on hold (EXIT_DATAERR), when the approver
+ * created it or started the run that made it, or already approved it
+ * (EXIT_NOPERM). *given and *required report where it stands.
+ */
+int store_payout_approve(store *s, const char *id, const char *approver, const char *at,
+                         approve_result *result, int *given, int *required, pr_err *err);
+
+typedef struct payout_filter {
+    const char *status;  /* NULL: any */
+    const char *partner; /* partner_id, NULL: any */
+    const char *period;
+    const char *search;  /* case-insensitive substring of partner id or name,
+                          * notes or reference */
+    const char *sort;    /* amount | partner | period | created | status */
+    int descending;
+    int64_t limit;       /* 0: no limit */
+} payout_filter;
+
+typedef int (*store_payout_cb)(void *ud, const payout *p, const char *partner_name);
+/* Payouts matching `f`, sorted (ties by period, partner, id). *matched is
+ * how many match (before the limit); *total how many the org has. */
+int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, void *ud,
+                       int64_t *matched, int64_t *total, pr_err *err);
+
+/* Ids of the pending payouts (of `period`, or all when NULL), by partner. */
+typedef int (*store_id_cb)(void *ud, const char *id);
+int store_pending_ids(store *s, const char *period, store_id_cb cb, void *ud, pr_err *err);
+
+typedef struct approval {
+    char approver[65];
+    char at[32];
+    char rule[65];
+} approval;
+typedef int (*store_approval_cb)(void *ud, const approval *a);
+int store_payout_approvals(store *s, const char *id, store_approval_cb cb, void *ud,
+                           pr_err *err);
+/* Commission lines of a payout: how many and their sum. */
+int store_payout_lines(store *s, const char *id, int64_t *count, int64_t *total, pr_err *err);
+
+typedef struct partner_summary {
+    status_total by_status[STATUS__COUNT];
+    int has_last;
+    payout last; /* the latest payout by period, then creation */
+} partner_summary;
+int store_partner_summary(store *s, const char *partner_id, partner_summary *out, pr_err *err);
 
 #endif

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build payrun, and
-# run the demo against the sample pipeline file.
+# run the demo period close. It reproduces the original product's demo:
+# five payouts, 49,000.00 in all, in their statuses. The demo starts from
+# an empty database (var/) and output directory (out/) each time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,14 +10,30 @@ bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" -- --no-print-directory >/dev/null
 
-payrun=build/core/payrun
-config=config/demo.yaml
+export PAYRUN_CONFIG=config/demo.yaml
+payrun() { build/core/payrun "$@"; }
+id_of() { # id_of PARTNER PERIOD
+  payrun payouts list --partner "$1" --period "$2" --format csv | tail -n 1 | cut -d, -f1
+}
+step() { printf '\n$ payrun %s\n' "$*"; payrun "$@"; }
 
-echo "== payrun --help"
-"$payrun" --help
-exit 0
-echo "== payrun plugins list"
-"$payrun" plugins list --config "$config"
+rm -rf var out
+mkdir -p var
+
+step plugins list
+step config check
+step run close --period 2026-01 --as alice
+step run close --period 2026-02 --as alice
+
+# January: bob approves what he may; TechStar needs a second approver.
+step approve --all-pending --period 2026-01 --as bob
+step approve "$(id_of TECHSTAR 2026-01)" --as carol
+step mark-paid "$(id_of TECHSTAR 2026-01)" --reference ACH-2026-0131-001 --as bob
+step mark-paid "$(id_of CLOUDBRIDGE 2026-01)" --reference SEPA-2026-0131-002 --as bob
+
+step payouts list
+step stats
+step partners show NEXGEN
+step audit verify
 echo
-echo "== payrun config check"
-"$payrun" config check --config "$config"
+echo "outputs: $(find out -type f | sort | tr '\n' ' ')"

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# test_close.sh: `payrun run close` end to end with the shipped plugins on
+# the demo samples: the original product's figures, byte-identical reruns,
+# rejects that change nothing, dry runs, recalculation while pending, the
+# refusal once a payout has moved on, roles, the journal checked by
+# hledger, and the audit trail forwarded and verified.
+set -e
+. "$(dirname "$0")/lib.sh"
+: "${BUILD:?BUILD must name the build tree}"
+
+W="$T/work"
+mkdir -p "$W/in"
+cp "$SRC"/samples/*.csv "$W/in/"
+write_config() { # write_config FILE [approval with: block]
+  cat >"$1" <<YAML
+version: 1
+org: acme
+currency: USD
+database: db/acme.db
+plugin_path: [$BUILD/plugins]
+output_dir: out/{org}/{period}
+allow_actor_override: true
+actors:
+  alice: [preparer]
+  bob: [approver, payer]
+pipelines:
+  close:
+    - stage: import
+      plugin: attribution_csv
+      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
+    - stage: commissions
+      plugin: commission_rules
+      with:
+        min_payout: "100.00"
+        rules:
+          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
+          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+    - stage: approvals
+      plugin: approval_rules
+      with: ${2:-{ auto_approve_below: "1000.00", two_approvals_from: "10000.00", reject_inactive_partners: true \}}
+    - stage: export
+      plugin: export_csv
+      with: { path: payouts.csv }
+    - stage: journal
+      plugin: export_ledger
+      with: { format: hledger, path: accrual.journal }
+    - stage: audit
+      plugin: audit_jsonl
+      with: { path: ../audit.jsonl }
+YAML
+}
+mkdir -p "$W/db"
+write_config "$W/payrun.yaml"
+cfg="$W/payrun.yaml"
+export PAYRUN_CLOCK=2026-03-01T09:00:00Z
+db="$W/db/acme.db"
+q() { sqlite3 "$db" "$1"; }
+
+# --- January: three payouts -------------------------------------------
+run "$PAYRUN" run close --period 2026-01 --config "$cfg" --as alice
+expect_rc 0 "close 2026-01"
+expect_out "close committed for acme, period 2026-01" "summary line"
+expect_out "read 7, imported 6" "import counts in summary"
+csv="$W/out/acme/2026-01/payouts.csv"
+[ -f "$csv" ] && ok || fail "payouts.csv written"
+for want in "DATAPIPE,DataPipe Agency,5630.00" "TECHSTAR,TechStar Solutions,12450.00" "CLOUDBRIDGE,CloudBridge Partners,8920.00"; do
+  if grep -q "$want" "$csv"; then ok; else fail "payouts.csv has $want"; fi
+done
+[ "$(q "SELECT count(*) FROM payouts WHERE period='2026-01'")" = 3 ] && ok || fail "3 payouts in January"
+[ "$(q "SELECT approvals_required FROM payouts WHERE partner_id='TECHSTAR'")" = 2 ] && ok || fail "TechStar needs two approvals"
+
+# --- rerun with the same inputs: nothing changes ------------------------
+sum1=$(sha256sum "$csv" "$W/out/acme/2026-01/accrual.journal" | cut -c1-64)
+rows1=$(q "SELECT (SELECT count(*) FROM payouts)||'/'||(SELECT count(*) FROM audit_events)||'/'||(SELECT count(*) FROM commission_lines)||'/'||(SELECT count(*) FROM runs)")
+run "$PAYRUN" run close --period 2026-01 --config "$cfg" --as alice
+expect_rc 0 "identical rerun"
+expect_out "nothing to do" "identical rerun says so"
+sum2=$(sha256sum "$csv" "$W/out/acme/2026-01/accrual.journal" | cut -c1-64)
+rows2=$(q "SELECT (SELECT count(*) FROM payouts)||'/'||(SELECT count(*) FROM audit_events)||'/'||(SELECT count(*) FROM commission_lines)||'/'||(SELECT count(*) FROM runs)")
+[ "$sum1" = "$sum2" ] && ok || fail "exports byte-identical after rerun"
+[ "$rows1" = "$rows2" ] && ok || fail "zero new rows after rerun ($rows1 vs $rows2)"
+
+# --- February: the two pending payouts, BrightPath rolls over ----------
+run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
+expect_rc 0 "close 2026-02"
+[ "$(q "SELECT amount FROM payouts WHERE partner_id='NEXGEN' AND period='2026-02'")" = 1520000 ] && ok || fail "NexGen 15,200.00"
+[ "$(q "SELECT amount FROM payouts WHERE partner_id='GROWTHLABS' AND period='2026-02'")" = 680000 ] && ok || fail "GrowthLabs 6,800.00"
+[ "$(q "SELECT count(*) FROM commission_lines WHERE partner_id='BRIGHTPATH' AND carried_to='2026-03' AND carry_reason='below min_payout 100.00'")" = 1 ] && ok || fail "BrightPath carried with reason"
+[ "$(q "SELECT sum(amount) FROM payouts")" = 4900000 ] && ok || fail "49,000.00 over five payouts"
+# every payout's lines sum to it exactly
+[ "$(q "SELECT count(*) FROM payouts p WHERE p.amount <> (SELECT sum(amount) FROM commission_lines c WHERE c.payout_id = p.id)")" = 0 ] && ok || fail "lines sum to payouts"
+
+# --- the journal passes hledger's strict check and balances ------------
+j="$W/out/acme/2026-02/accrual.journal"
+run hledger check --strict -f "$j"
+expect_rc 0 "hledger check --strict"
+run hledger bal -f "$j" --no-total -N Liabilities
+expect_out "-22000.00 USD" "payable equals the payouts"
+
+# --- bad rows: nothing changes, rejects listed --------------------------
+before=$(q "SELECT count(*) FROM payouts")||true
+sed 's/^D-1004,Umbrella onboarding,won,2026-02-05,GROWTHLABS,last_touch,100,75000.00/D-1004,Umbrella onboarding,won,2026-02-05,GROWTHLABS,last_touch,100,"75,000.00"/' "$W/in/attributions-2026-02.csv" >"$W/in/attributions-2026-03.csv"
+printf 'D-1101,Later deal,won,2026-03-02,NOSUCH,first_touch,100,10.00,USD,\n' >>"$W/in/attributions-2026-03.csv"
+run "$PAYRUN" run close --period 2026-03 --config "$cfg" --as alice
+expect_rc 65 "rejected rows fail the run"
+expect_err "rejected" "error names the rejects"
+rej="$W/out/acme/2026-03/rejects.csv"
+[ -f "$rej" ] && ok || fail "rejects file kept"
+grep -q '^attributions-2026-03.csv,7,' "$rej" && ok || fail "rejects name line 7"
+grep -q 'unknown partner' "$rej" && ok || fail "rejects give the reason"
+[ ! -f "$W/out/acme/2026-03/payouts.csv" ] && ok || fail "no payouts.csv after a failed run"
+[ "$(q "SELECT count(*) FROM payouts")" = "$before" ] && ok || fail "failed run changed nothing"
+[ "$(q "SELECT count(*) FROM runs WHERE period='2026-03'")" = 0 ] && ok || fail "failed run not recorded"
+
+# --- dry run: nothing written -------------------------------------------
+cp "$SRC/samples/attributions-2026-02.csv" "$W/in/attributions-2026-04.csv"
+sed -i 's/2026-02-/2026-04-/' "$W/in/attributions-2026-04.csv"
+run "$PAYRUN" run close --period 2026-04 --config "$cfg" --as alice --dry-run
+expect_rc 0 "dry run"
+expect_out "dry run (nothing was written)" "dry run says so"
+[ ! -e "$W/out/acme/2026-04/payouts.csv" ] && ok || fail "dry run writes no export"
+[ "$(q "SELECT count(*) FROM payouts WHERE period='2026-04'")" = 0 ] && ok || fail "dry run writes no payouts"
+[ "$(ls "$W/out/acme/2026-04" 2>/dev/null | grep -c tmp || true)" = 0 ] && ok || fail "dry run leaves no temp files"
+
+# --- changed inputs while pending: recalculated and audited -------------
+sed -i 's/^D-1003,Initech pilot,won,2026-02-20,NEXGEN,first_touch,100,17000.00/D-1003,Initech pilot,won,2026-02-20,NEXGEN,first_touch,100,18000.00/' "$W/in/attributions-2026-02.csv"
+run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
+expect_rc 0 "recalculate while pending"
+[ "$(q "SELECT amount FROM payouts WHERE partner_id='NEXGEN' AND period='2026-02'")" = 1530000 ] && ok || fail "NexGen recalculated to 15,300.00"
+[ "$(q "SELECT count(*) FROM audit_events WHERE action='payout.recalculated' AND metadata LIKE '{\"before\":{\"amount\":1520000},\"after\":{\"amount\":1530000}%'")" = 1 ] && ok || fail "recalculation audited with before and after"
+
+# --- once a payout has moved on, a changed close is refused -------------
+write_config "$W/auto.yaml" '{ auto_approve_below: "20000.00" }'
+sed -i 's|database: db/acme.db|database: db/auto.db|; s|output_dir: out/|output_dir: out-auto/|' "$W/auto.yaml"
+run "$PAYRUN" run close --period 2026-01 --config "$W/auto.yaml" --as alice
+expect_rc 0 "close with auto-approval"
+[ "$(sqlite3 "$W/db/auto.db" "SELECT count(*) FROM payouts WHERE status='approved' AND approved_by='rule:auto_approve_below'")" = 3 ] && ok || fail "auto-approved by the rule"
+sed -i 's/36300.00/36400.00/' "$W/in/attributions-2026-01.csv"
+run "$PAYRUN" run close --period 2026-01 --config "$W/auto.yaml" --as alice
+expect_rc 65 "changed close after approval refused"
+expect_err "cannot be recalculated" "refusal says why"
+expect_err "(approved)" "refusal names the payouts and states"
+
+# --- roles ---------------------------------------------------------------
+run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as bob
+expect_rc 77 "an approver may not close"
+expect_err "needs the preparer role" "role named"
+sed 's/allow_actor_override: true/allow_actor_override: false/' "$cfg" >"$W/noas.yaml"
+run "$PAYRUN" run close --period 2026-02 --config "$W/noas.yaml" --as alice
+expect_rc 77 "--as refused without override"
+
+# --- audit trail: verified, forwarded once each --------------------------
+run "$PAYRUN" audit verify --config "$cfg"
+expect_rc 0 "audit verify after closes"
+events=$(q "SELECT count(*) FROM audit_events")
+lines=$(wc -l <"$W/out/acme/audit.jsonl")
+[ "$events" = "$lines" ] && ok || fail "audit.jsonl has every event once ($lines of $events)"
+[ "$(cut -d, -f1 "$W/out/acme/audit.jsonl" | sort | uniq -d | wc -l)" = 0 ] && ok || fail "no event forwarded twice"
+
+finish
