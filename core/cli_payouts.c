@@ -478,7 +478,7 @@ typedef struct approve_state {
     const char *clock;
     int explicit_ids;
     int64_t approved, waiting, skipped;
-    int first_skip_code;
+    pr_err first_skip;
     int fatal;
 } approve_state;
 
@@ -497,8 +497,8 @@ static int approve_one(void *ud, const char *id)
             return 1;
         }
         printf("%-19s  skipped: %s\n", id, e.msg);
-        if (as->first_skip_code == 0)
-            as->first_skip_code = e.code;
+        if (as->first_skip.code == 0)
+            as->first_skip = e;
         as->skipped++;
         return 0;
     }
@@ -558,7 +558,7 @@ int cmd_approve(cli *c)
     /* Skipping one's own payouts is expected in a bulk approval; a payout
      * named on the command line that could not be approved is an error. */
     if (as.skipped && as.explicit_ids)
-        return as.first_skip_code;
+        return report(&as.first_skip);
     return EXIT_OK;
 }
 
