@@ -8,6 +8,7 @@ packages=(
   libyaml-dev libsqlite3-dev libcsv-dev check   # libraries, found by CMake
   sqlite3                              # the shell, used by tamper tests
   binutils                             # nm, to check plugin exports
+  python3                              # JSON checks in integration tests
   ledger hledger beancount             # journal checkers used by tests
   libxml2-utils                        # xmllint, for bank file schemas
 )

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# test_generated.sh: a close over a generated 100k-line file (1,000
+# partners) and the conservation laws of SPEC 3, checked in SQL against
+# the database: each payout's lines sum to it exactly; each payout is its
+# lines' exact total rounded once; every imported line has exactly one
+# commission line; what did not become a payout was carried forward with
+# a reason; rows read = imported + rejected + not commissionable.
+set -e
+. "$(dirname "$0")/lib.sh"
+: "${BUILD:?}" "${PAYRUN_GEN:?}"
+
+W="$T/work"
+mkdir -p "$W/in"
+"$PAYRUN_GEN" --partners 1000 --lines 100000 --period 2026-02 --seed 7 --dir "$W/in"
+cat >"$W/payrun.yaml" <<YAML
+version: 1
+org: gen
+currency: USD
+database: gen.db
+plugin_path: [$BUILD/plugins]
+allow_actor_override: true
+actors: { alice: [preparer] }
+pipelines:
+  close:
+    - stage: import
+      plugin: attribution_csv
+      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
+    - stage: commissions
+      plugin: commission_rules
+      with:
+        min_payout: "100.00"
+        rules:
+          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
+          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+    - stage: approvals
+      plugin: approval_rules
+      with: { auto_approve_below: "1000.00", two_approvals_from: "10000.00", reject_inactive_partners: true }
+    - stage: export
+      plugin: export_csv
+      with: { path: payouts.csv }
+YAML
+run "$PAYRUN" run close --period 2026-02 --config "$W/payrun.yaml" --as alice
+expect_rc 0 "close of 100k lines"
+q() { sqlite3 "$W/gen.db" "$1"; }
+
+line=$(grep 'attribution_csv' <<<"$out")
+count() { grep -oE "(^| )$1 [0-9]+" <<<"$line" | awk '{print $2}'; }
+read_n=$(count read); imp=$(count imported); rej=$(count rejected); nc=$(count not_commissionable)
+[ "$read_n" = 100000 ] && ok || fail "100000 rows read ($read_n)"
+[ $((imp + rej + nc)) = "$read_n" ] && ok || fail "read = imported + rejected + not commissionable"
+[ "$(q "SELECT count(*) FROM attribution_lines")" = "$imp" ] && ok || fail "imported lines stored"
+[ "$(q "SELECT count(*) FROM commission_lines")" = "$imp" ] && ok || fail "one commission line per imported line"
+
+# each payout's lines sum to it, to the cent
+[ "$(q "SELECT count(*) FROM payouts p WHERE p.amount <> (SELECT sum(c.amount) FROM commission_lines c WHERE c.payout_id = p.id)")" = 0 ] && ok || fail "lines sum to every payout"
+# each payout is its lines' exact total rounded once (within half a cent,
+# and exactly half only where half-even chose the even cent)
+[ "$(q "SELECT count(*) FROM payouts p, (SELECT payout_id, sum(CAST(exact AS INTEGER)) AS e FROM commission_lines WHERE payout_id IS NOT NULL GROUP BY payout_id) x WHERE x.payout_id = p.id AND abs(x.e - p.amount * 100000000) > 50000000")" = 0 ] && ok || fail "one rounding per payout"
+[ "$(q "SELECT count(*) FROM payouts p, (SELECT payout_id, sum(CAST(exact AS INTEGER)) AS e FROM commission_lines WHERE payout_id IS NOT NULL GROUP BY payout_id) x WHERE x.payout_id = p.id AND abs(x.e - p.amount * 100000000) = 50000000 AND p.amount % 2 = 1")" = 0 ] && ok || fail "ties went to the even cent"
+# each line's share is within one cent of its exact commission
+[ "$(q "SELECT count(*) FROM commission_lines WHERE payout_id IS NOT NULL AND abs(CAST(exact AS INTEGER) - amount * 100000000) >= 100000000")" = 0 ] && ok || fail "shares within a cent of exact"
+# what is not paid out is carried, with a reason, and for a reason
+[ "$(q "SELECT count(*) FROM commission_lines WHERE payout_id IS NULL AND (carried_to <> '2026-03' OR carry_reason IS NULL)")" = 0 ] && ok || fail "every unpaid line carried with a reason"
+[ "$(q "SELECT count(*) FROM (SELECT partner_id, sum(CAST(exact AS INTEGER)) AS e FROM commission_lines WHERE payout_id IS NULL GROUP BY partner_id) WHERE e >= 999950000000")" = 0 ] && ok || fail "only totals under min_payout were carried"
+[ "$(q "SELECT count(DISTINCT partner_id) FROM commission_lines WHERE payout_id IS NULL")" -gt 0 ] && ok || fail "the data set exercises roll-over"
+[ "$(q "SELECT count(*) FROM commission_lines c JOIN attribution_lines a ON a.id = c.attribution_line_id WHERE a.attributed_amount < 0")" -gt 0 ] && ok || fail "the data set exercises clawbacks"
+# partners' exact totals: paid out + carried = all of their lines
+[ "$(q "SELECT count(*) FROM (SELECT partner_id, count(DISTINCT coalesce(payout_id, 'carried')) AS k FROM commission_lines GROUP BY partner_id) WHERE k > 1")" = 0 ] && ok || fail "a partner's lines are either all paid out or all carried"
+# the export lists every payout
+[ "$(($(wc -l <"$W/out/gen/2026-02/payouts.csv") - 1))" = "$(q "SELECT count(*) FROM payouts")" ] && ok || fail "export lists every payout"
+run "$PAYRUN" audit verify --config "$W/payrun.yaml"
+expect_rc 0 "audit chain after a large close"
+
+finish
