@@ -26,21 +26,19 @@
 #include "buf.h"
 #include "sha256.h"
 
-/* Statements run once per input row are prepared once per handle. */
-enum cached_stmt {
-    STMT_LINE_INSERT,
-    STMT_COMMISSION_INSERT,
-    STMT_COMMISSION_ASSIGN,
-    STMT_PARTNER_GET,
-    STMT__COUNT
-};
+/* Every statement is prepared once per handle and reused: a bulk approval
+ * runs the same dozen statements thousands of times, and preparing them
+ * each time cost more than running them. Keyed by the SQL text, since some
+ * of it is built at run time; the number of distinct texts is small and
+ * fixed by this file. */
+#define STMT_SLOTS 128
 
 struct store {
     sqlite3 *db;
     char *path;
     char org[65];
     int in_tx;
-    sqlite3_stmt *cache[STMT__COUNT];
+    sqlite3_stmt *slots[STMT_SLOTS];
 };
 
 /* Migrations, applied in order; migration i brings user_version to i + 1. */
@@ -185,8 +183,39 @@ static int db_fail(store *s, pr_err *err, const char *what)
                       sqlite3_errmsg(s->db));
 }
 
+static uint32_t sql_hash(const char *sql)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
 static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
 {
+    uint32_t h = sql_hash(sql);
+
+    for (uint32_t i = 0; i < STMT_SLOTS; i++) {
+        sqlite3_stmt **slot = &s->slots[(h + i) % STMT_SLOTS];
+        if (*slot == NULL) {
+            if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
+                SQLITE_OK) {
+                *slot = NULL;
+                *st = NULL;
+                return db_fail(s, err, "prepare");
+            }
+            *st = *slot;
+            return 0;
+        }
+        if (strcmp(sqlite3_sql(*slot), sql) == 0) {
+            if (sqlite3_stmt_busy(*slot))
+                break; /* in use further up the stack: take a fresh one */
+            *st = *slot;
+            return 0;
+        }
+    }
+    /* Table full, or the cached one is busy: a statement of its own,
+     * finalized by release(). */
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
         return db_fail(s, err, "prepare");
@@ -194,15 +223,25 @@ static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
     return 0;
 }
 
-/* A cached statement, reset and ready to bind. */
-static int cached(store *s, enum cached_stmt id, const char *sql, sqlite3_stmt **st, pr_err *err)
+/* Done with a statement from prepare(): reset it for its next use. */
+static void release(store *s, sqlite3_stmt *st)
 {
-    if (s->cache[id] == NULL && prepare(s, &s->cache[id], sql, err) != 0)
-        return -1;
-    sqlite3_reset(s->cache[id]);
-    sqlite3_clear_bindings(s->cache[id]);
-    *st = s->cache[id];
-    return 0;
+    uint32_t h;
+
+    if (st == NULL)
+        return;
+    h = sql_hash(sqlite3_sql(st));
+    for (uint32_t i = 0; i < STMT_SLOTS; i++) {
+        sqlite3_stmt *slot = s->slots[(h + i) % STMT_SLOTS];
+        if (slot == NULL)
+            break;
+        if (slot == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }
 
 static int exec(store *s, const char *sql, pr_err *err)
@@ -243,11 +282,11 @@ static int user_version(store *s, int *out, pr_err *err)
         return -1;
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read schema version");
     }
     *out = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    release(s, st);
     return 0;
 }
 
@@ -328,8 +367,8 @@ void store_close(store *s)
 {
     if (s == NULL)
         return;
-    for (int i = 0; i < STMT__COUNT; i++)
-        sqlite3_finalize(s->cache[i]);
+    for (int i = 0; i < STMT_SLOTS; i++)
+        sqlite3_finalize(s->slots[i]);
     if (s->in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(s->db);
@@ -444,7 +483,7 @@ int store_partner_put(store *s, const partner *p, pr_err *err)
     bind_text(st, 13, p->bic);
     bind_text(st, 14, p->account_name);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE) {
         db_fail(s, err, "save partner");
         return pr_err_prefix(err, "partner \"%s\"", p->partner_id);
@@ -457,21 +496,19 @@ int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *er
     sqlite3_stmt *st;
     int rc;
 
-    if (cached(s, STMT_PARTNER_GET,
-               "SELECT partner_id, name, type, tier, commission_rate, status, currency,"
+    if (prepare(s, &st, "SELECT partner_id, name, type, tier, commission_rate, status, currency,"
                " email, routing_number, account_number, iban, bic, account_name"
-               " FROM partners WHERE org = ?1 AND partner_id = ?2",
-               &st, err) != 0)
+               " FROM partners WHERE org = ?1 AND partner_id = ?2", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
+        release(s, st);
         return 1;
     }
     if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
+        release(s, st);
         return db_fail(s, err, "read partner");
     }
     memset(out, 0, sizeof(*out));
@@ -488,7 +525,7 @@ int store_partner_get(store *s, const char *partner_id, partner *out, pr_err *er
     copy_col(out->iban, sizeof(out->iban), st, 10);
     copy_col(out->bic, sizeof(out->bic), st, 11);
     copy_col(out->account_name, sizeof(out->account_name), st, 12);
-    sqlite3_reset(st);
+    release(s, st);
     return 0;
 }
 
@@ -583,10 +620,10 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
         seq = sqlite3_column_int64(st, 0) + 1;
         copy_col(prev, sizeof(prev), st, 1);
     } else if (rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read audit head");
     }
-    sqlite3_finalize(st);
+    release(s, st);
 
     e.seq = seq;
     e.org = s->org;
@@ -614,7 +651,7 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
     sqlite3_bind_text(st, 9, prev, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "write audit event");
 
@@ -627,7 +664,7 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
     sqlite3_bind_int64(st, 2, seq);
     sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "write audit head");
     return 0;
@@ -662,10 +699,10 @@ int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, 
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read audit events");
     }
-    sqlite3_finalize(st);
+    release(s, st);
     return ret;
 }
 
@@ -701,7 +738,7 @@ int store_audit_entity(store *s, const char *entity_id, store_audit_cb cb, void 
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_fail(s, err, "read audit events");
-    sqlite3_finalize(st);
+    release(s, st);
     return ret;
 }
 
@@ -753,10 +790,10 @@ int store_audit_verify(store *s, audit_report *report, pr_err *err)
         head_seq = sqlite3_column_int64(st, 0);
         copy_col(head_hash, sizeof(head_hash), st, 1);
     } else if (rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read audit head");
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (head_seq != vs.v.expect_seq - 1 || strcmp(head_hash, vs.v.last_hash) != 0) {
         report->bad_seq = vs.v.expect_seq;
         report->why = head_seq > vs.v.expect_seq - 1
@@ -823,10 +860,10 @@ int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         read_payout(st, out);
-        sqlite3_finalize(st);
+        release(s, st);
         return 0;
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc == SQLITE_DONE)
         return 1;
     return db_fail(s, err, "read payout");
@@ -884,7 +921,7 @@ int store_payout_create(store *s, payout *p, const char *actor, const char *at, 
     else
         sqlite3_bind_null(st, 12);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE) {
         if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT &&
             sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_FOREIGNKEY) {
@@ -1004,7 +1041,7 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
     sqlite3_bind_text(st, n, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, n + 1, status_name(p.status), -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "update payout");
     if (sqlite3_changes(s->db) != 1)
@@ -1063,7 +1100,7 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "update payout");
     if (sqlite3_changes(s->db) != 1)
@@ -1112,7 +1149,7 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "delete approvals");
     if (prepare(s, &st,
@@ -1123,7 +1160,7 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "release commission lines");
     if (prepare(s, &st,
@@ -1133,7 +1170,7 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "delete payout");
     if (sqlite3_changes(s->db) != 1)
@@ -1191,17 +1228,17 @@ int store_run_last_ok(store *s, const char *pipeline, const char *period, int64_
     sqlite3_bind_text(st, 3, pipeline, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return 1;
     }
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read runs");
     }
     *run_id = sqlite3_column_int64(st, 0);
     *config_digest = dup_col(st, 1);
     *input_digests = dup_col(st, 2);
-    sqlite3_finalize(st);
+    release(s, st);
     if (*config_digest == NULL || *input_digests == NULL) {
         free(*config_digest);
         free(*input_digests);
@@ -1231,7 +1268,7 @@ int store_run_insert(store *s, const char *period, const char *pipeline, const c
     sqlite3_bind_text(st, 6, input_digests, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, clock, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "record run");
     *run_id = sqlite3_last_insert_rowid(s->db);
@@ -1255,7 +1292,7 @@ int store_run_finish(store *s, int64_t run_id, const char *counts_json, const ch
     sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, run_id);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "finish run");
     return 0;
@@ -1286,7 +1323,7 @@ int store_period_blockers(store *s, const char *period, char *ids, size_t cap, i
             used += (size_t)k;
         (*n)++;
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     return 0;
@@ -1309,10 +1346,10 @@ int store_later_close(store *s, const char *pipeline, const char *period, char l
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         copy_col(later, 8, st, 0);
-        sqlite3_finalize(st);
+        release(s, st);
         return 1;
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read runs");
     return 0;
@@ -1329,7 +1366,7 @@ static int exec_bound(store *s, const char *sql, const char *period, const char 
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, what);
     return 0;
@@ -1363,13 +1400,11 @@ int store_line_insert(store *s, int64_t run_id, const char *period, const struct
     int rc;
 
     if (need_tx(s, err) != 0 ||
-        cached(s, STMT_LINE_INSERT,
-               "INSERT INTO attribution_lines (org, period, run_id, source_line, deal_id,"
+        prepare(s, &st, "INSERT INTO attribution_lines (org, period, run_id, source_line, deal_id,"
                " deal_name, deal_status, closed_on, partner_id, model, percentage,"
                " attributed_amount, currency, product_line)"
                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
-               " ON CONFLICT (org, period, deal_id, partner_id) DO NOTHING",
-               &st, err) != 0)
+               " ON CONFLICT (org, period, deal_id, partner_id) DO NOTHING", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
@@ -1386,7 +1421,7 @@ int store_line_insert(store *s, int64_t run_id, const char *period, const struct
     sqlite3_bind_text(st, 13, l->currency, -1, SQLITE_STATIC);
     bind_text(st, 14, l->product_line);
     rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "insert attribution line");
     return sqlite3_changes(s->db) == 1 ? 0 : 1;
@@ -1435,10 +1470,10 @@ int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read lines for the calculation");
     }
-    sqlite3_finalize(st);
+    release(s, st);
     return ret;
 }
 
@@ -1451,11 +1486,9 @@ int store_commission_insert(store *s, const char *period, int64_t attr_id,
     int rc;
 
     if (need_tx(s, err) != 0 ||
-        cached(s, STMT_COMMISSION_INSERT,
-               "INSERT INTO commission_lines (org, period, attribution_line_id, partner_id,"
+        prepare(s, &st, "INSERT INTO commission_lines (org, period, attribution_line_id, partner_id,"
                " payout_id, rule, rate, exact, amount, carried_to, carry_reason)"
-               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-               &st, err) != 0)
+               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
@@ -1470,7 +1503,7 @@ int store_commission_insert(store *s, const char *period, int64_t attr_id,
     bind_text(st, 10, carried_to);
     bind_text(st, 11, carry_reason);
     rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "insert commission line");
     return 0;
@@ -1484,10 +1517,8 @@ int store_commission_assign(store *s, int64_t line_id, const char *payout_id, in
     int rc;
 
     if (need_tx(s, err) != 0 ||
-        cached(s, STMT_COMMISSION_ASSIGN,
-               "UPDATE commission_lines SET payout_id = ?1, amount = ?2, carried_to = ?3,"
-               " carry_reason = ?4 WHERE org = ?5 AND id = ?6",
-               &st, err) != 0)
+        prepare(s, &st, "UPDATE commission_lines SET payout_id = ?1, amount = ?2, carried_to = ?3,"
+               " carry_reason = ?4 WHERE org = ?5 AND id = ?6", err) != 0)
         return -1;
     bind_text(st, 1, payout_id);
     if (has_amount)
@@ -1497,7 +1528,7 @@ int store_commission_assign(store *s, int64_t line_id, const char *payout_id, in
     sqlite3_bind_text(st, 5, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, line_id);
     rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "update commission line");
     return 0;
@@ -1515,7 +1546,7 @@ static int clear_approvals(store *s, const char *id, int *n, pr_err *err)
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "clear approvals");
     *n = sqlite3_changes(s->db);
@@ -1562,7 +1593,7 @@ int store_payout_upsert_commission(store *s, const char *period, const char *par
     sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "recalculate payout");
     if (p.amount == amount) {
@@ -1624,7 +1655,7 @@ int store_payouts_prune(store *s, const char *period, int64_t run_id, const char
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_fail(s, err, "read payouts");
-    sqlite3_finalize(st);
+    release(s, st);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         ret = store_payout_delete(s, ids[i], actor, at,
                                   "recalculated: the partner earns no payout this period", err);
@@ -1661,7 +1692,7 @@ int store_payout_require(store *s, const char *id, int approvals, const char *ru
     sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "set required approvals");
     buf_init(&meta);
@@ -1700,7 +1731,7 @@ int store_payout_hold(store *s, const char *id, const char *reason, const char *
     sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "hold payout");
     buf_init(&meta);
@@ -1782,10 +1813,10 @@ int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud,
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        release(s, st);
         return db_fail(s, err, "read payouts");
     }
-    sqlite3_finalize(st);
+    release(s, st);
     return ret;
 }
 
@@ -1811,11 +1842,11 @@ int store_period_totals(store *s, const char *period, status_total out[STATUS__C
             continue;
         out[ps].count++;
         if (__builtin_add_overflow(out[ps].total, sqlite3_column_int64(st, 1), &out[ps].total)) {
-            sqlite3_finalize(st);
+            release(s, st);
             return pr_err_set(err, EXIT_DATAERR, "total of %s payouts overflows", status_name(ps));
         }
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     return 0;
@@ -1838,7 +1869,7 @@ static int run_actor(store *s, int64_t run_id, char out[65], pr_err *err)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         copy_col(out, 65, st, 0);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, err, "read run");
     return 0;
@@ -1887,7 +1918,7 @@ int store_payout_approve(store *s, const char *id, const char *approver, const c
     sqlite3_bind_text(st, 3, approver, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, at, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "record approval");
     if (sqlite3_changes(s->db) == 0) {
@@ -1990,7 +2021,7 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
         *matched = sqlite3_column_int64(st, 0);
         *total = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_ROW) {
         free(pattern);
         return db_fail(s, err, "count payouts");
@@ -2024,7 +2055,7 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_fail(s, err, "list payouts");
-    sqlite3_finalize(st);
+    release(s, st);
     free(pattern);
     return ret;
 }
@@ -2064,7 +2095,7 @@ int store_pending_ids(store *s, const char *period, store_id_cb cb, void *ud, pr
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_fail(s, err, "list pending payouts");
-    sqlite3_finalize(st);
+    release(s, st);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(ud, ids[i]);
     for (size_t i = 0; i < n; i++)
@@ -2097,7 +2128,7 @@ int store_payout_approvals(store *s, const char *id, store_approval_cb cb, void 
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_fail(s, err, "read approvals");
-    sqlite3_finalize(st);
+    release(s, st);
     return ret;
 }
 
@@ -2116,11 +2147,11 @@ int store_payout_lines(store *s, const char *id, int64_t *count, int64_t *total,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         (*count)++;
         if (__builtin_add_overflow(*total, sqlite3_column_int64(st, 0), total)) {
-            sqlite3_finalize(st);
+            release(s, st);
             return pr_err_set(err, EXIT_DATAERR, "payout \"%s\": its lines' total overflows", id);
         }
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read commission lines");
     return 0;
@@ -2145,12 +2176,12 @@ int store_partner_summary(store *s, const char *partner_id, partner_summary *out
         out->by_status[ps].count++;
         if (__builtin_add_overflow(out->by_status[ps].total, sqlite3_column_int64(st, 1),
                                    &out->by_status[ps].total)) {
-            sqlite3_finalize(st);
+            release(s, st);
             return pr_err_set(err, EXIT_DATAERR, "partner \"%s\": %s total overflows",
                               partner_id, status_name(ps));
         }
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     snprintf(sql, sizeof(sql),
@@ -2166,7 +2197,7 @@ int store_partner_summary(store *s, const char *partner_id, partner_summary *out
         read_payout(st, &out->last);
         out->has_last = 1;
     }
-    sqlite3_finalize(st);
+    release(s, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     return 0;
