@@ -904,7 +904,7 @@ static int input_digests(run_ctx *r, char **out, pr_err *err)
     for (size_t i = 0; i < r->n_stages; i++) {
         payrun_stage *st = &r->stages[i];
         for (const struct payrun_config_key *k = st->lp->desc->keys; k && k->name; k++) {
-            const char *path;
+            const char *path = NULL;
             char label[160], hex[65];
             if (k->type != PAYRUN_KEY_INPUT)
                 continue;

@@ -292,7 +292,7 @@ static int user_version(store *s, int *out, pr_err *err)
 
 static int migrate(store *s, pr_err *err)
 {
-    int v;
+    int v = 0;
     char sql[64];
 
     /* The common case, an up-to-date schema, needs no write lock: opening
