@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "pipeline.h"
 #include "plugin_loader.h"
@@ -385,12 +386,15 @@ struct audit_list_state {
     const char *entity;
     const char *action;
     const char *since;
+    int format; /* 0 table, 1 json, 2 csv */
     long long shown;
 };
 
 static int audit_list_cb(const audit_event *e, void *ud)
 {
     struct audit_list_state *st = ud;
+    char seq[24];
+    buf b;
 
     if (st->entity && strcmp(e->entity_id, st->entity) != 0)
         return 0;
@@ -398,35 +402,99 @@ static int audit_list_cb(const audit_event *e, void *ud)
         return 0;
     if (st->since && strcmp(e->at, st->since) < 0)
         return 0;
-    printf("%6lld  %s  %-12s %-20s %-8s %-20s %s\n", (long long)e->seq, e->at, e->actor,
-           e->action, e->entity_type, e->entity_id, e->metadata);
+    if (st->format == 0) {
+        printf("%6lld  %s  %-12s %-26s %-8s %-20s %s\n", (long long)e->seq, e->at, e->actor,
+               e->action, e->entity_type, e->entity_id, e->metadata);
+        st->shown++;
+        return 0;
+    }
+    buf_init(&b);
+    snprintf(seq, sizeof(seq), "%lld", (long long)e->seq);
+    if (st->format == 1) {
+        buf_puts(&b, st->shown ? ",\n{" : "{");
+        buf_printf(&b, "\"seq\":%s,", seq);
+        buf_json_kv(&b, "at", e->at);
+        buf_puts(&b, ",");
+        buf_json_kv(&b, "actor", e->actor);
+        buf_puts(&b, ",");
+        buf_json_kv(&b, "action", e->action);
+        buf_puts(&b, ",");
+        buf_json_kv(&b, "entity_type", e->entity_type);
+        buf_puts(&b, ",");
+        buf_json_kv(&b, "entity_id", e->entity_id);
+        /* metadata is a JSON object the store wrote; embed it as such */
+        buf_printf(&b, ",\"metadata\":%s,", e->metadata);
+        buf_json_kv(&b, "hash", e->hash);
+        buf_puts(&b, "}");
+    } else {
+        const char *cells[] = {seq, e->at, e->actor, e->action, e->entity_type, e->entity_id,
+                               e->metadata, e->hash};
+        for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++) {
+            if (i)
+                buf_puts(&b, ",");
+            buf_csv_cell(&b, cells[i], i != 0);
+        }
+        buf_puts(&b, "\r\n");
+    }
+    if (!b.oom)
+        fwrite(b.data, 1, b.len, stdout);
+    buf_free(&b);
     st->shown++;
     return 0;
 }
 
 static int cmd_audit_list(cli *c)
 {
-    static const char usage[] =
-        "payrun audit list [--entity ID] [--action A] [--since T] --config FILE";
+    static const char usage[] = "payrun audit list [--entity ID] [--action A] [--since T] "
+                                "[--format table|json|csv] --config FILE";
     struct audit_list_state st = {0};
+    const char *format = NULL;
     store *s = NULL;
+    int rc;
 
     if (take_opt(c, "--entity", &st.entity) < 0 || take_opt(c, "--action", &st.action) < 0 ||
-        take_opt(c, "--since", &st.since) < 0)
+        take_opt(c, "--since", &st.since) < 0 || take_opt(c, "--format", &format) < 0)
         return usage_error(c, usage, "%s", "an option is missing its value");
     if (no_stray_options(c, usage) != 0)
         return EXIT_USAGE;
+    if (c->argc != 0)
+        return usage_error(c, usage, "unexpected argument \"%s\"", c->argv[0]);
+    if (format && strcmp(format, "table") != 0) {
+        if (strcmp(format, "json") == 0)
+            st.format = 1;
+        else if (strcmp(format, "csv") == 0)
+            st.format = 2;
+        else
+            return usage_error(c, usage, "unknown format \"%s\": use table, json or csv", format);
+    }
+    if (st.since) {
+        /* ISO 8601 UTC compares as text: a date or a full time both work. */
+        const char *p = st.since;
+        int good = strlen(p) >= 10;
+        for (int i = 0; good && i < 10; i++)
+            good = (i == 4 || i == 7) ? p[i] == '-' : (p[i] >= '0' && p[i] <= '9');
+        if (!good)
+            return usage_error(c, usage, "bad --since \"%s\": use 2026-03-01 or "
+                               "2026-03-01T09:00:00Z (UTC)", st.since);
+    }
     if (open_store(c, &s) != 0) {
         store_close(s);
         return report(&c->err);
     }
-    printf("%6s  %-20s  %-12s %-20s %-8s %-20s %s\n", "SEQ", "AT", "ACTOR", "ACTION", "ENTITY",
-           "ID", "METADATA");
-    if (store_audit_foreach(s, audit_list_cb, &st, &c->err) < 0) {
-        store_close(s);
-        return report(&c->err);
-    }
+    if (st.format == 0)
+        printf("%6s  %-20s  %-12s %-26s %-8s %-20s %s\n", "SEQ", "AT", "ACTOR", "ACTION",
+               "ENTITY", "ID", "METADATA");
+    else if (st.format == 1)
+        printf("{\"org\":\"%s\",\"events\":[\n", c->cfg->org);
+    else
+        printf("seq,at,actor,action,entity_type,entity_id,metadata,hash\r\n");
+    rc = st.entity ? store_audit_entity(s, st.entity, audit_list_cb, &st, &c->err)
+                   : store_audit_foreach(s, audit_list_cb, &st, &c->err);
     store_close(s);
+    if (rc < 0)
+        return report(&c->err);
+    if (st.format == 1)
+        printf("\n],\"shown\":%lld}\n", st.shown);
     return EXIT_OK;
 }
 
@@ -531,9 +599,11 @@ static const command commands[] = {
      "Recompute the org's audit hash chain and report the first event that was\n"
      "edited, deleted or reordered outside payrun (exit 65), or how many verified."},
     {"audit list", cmd_audit_list,
-     "payrun audit list [--entity ID] [--action A] [--since T] --config FILE",
+     "payrun audit list [--entity ID] [--action A] [--since T] [--format table|json|csv] "
+     "--config FILE",
      "Print the org's audit events in sequence order, optionally only those of one\n"
-     "entity, one action, or at or after a UTC time (ISO 8601)."},
+     "entity (payout or partner id), one action, or at or after a UTC time (ISO 8601,\n"
+     "a date or a full time). json is one document; csv is RFC 4180."},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -211,6 +211,26 @@ expect_no_out "payout." "beta's audit list shows none of acme's events"
 run "$PAYRUN" audit verify --config "$W/acme.yaml"
 expect_rc 0 "acme chain intact after all this"
 
+# --- audit list formats and filters ----------------------------------------------------
+p audit list --entity "$NEX" --format json
+printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ev = d["events"]
+assert d["shown"] == len(ev) > 3, d["shown"]
+assert all(e["entity_id"] == sys.argv[1] for e in ev)
+assert [e["action"] for e in ev][0] == "payout.created"
+assert ev[-1]["action"] == "payout.paid" and ev[-1]["metadata"]["after"]["reference"] == "WIRE-1", ev[-1]
+seqs = [e["seq"] for e in ev]
+assert seqs == sorted(seqs)
+' "$NEX" && ok || fail "audit list json for one payout"
+p audit list --action payout.approval_given --format csv
+[ "$(printf '%s\n' "$out" | tail -n +2 | grep -c .)" = "$(q "SELECT count(*) FROM audit_events WHERE org='acme' AND action='payout.approval_given'")" ] && ok || fail "audit list csv filtered by action"
+p audit list --since 2027-01-01
+[ "$(printf '%s\n' "$out" | grep -c .)" = 1 ] && ok || fail "--since after every event shows only the header"
+p audit list --since yesterday
+expect_rc 64 "bad --since refused"
+
 # --- many approvers at once -------------------------------------------------------------
 write_config "$W/many.yaml" acme '{ two_approvals_from: "0.01", approvals_required: 10 }'
 sed -i 's|db/shared.db|db/many.db|; s|output_dir: out/|output_dir: out-many/|' "$W/many.yaml"
