@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <payrun/plugin.h>
@@ -77,6 +78,10 @@ struct run_ctx {
     pr_err *err;
     commission_result calc;
     int calculated;
+    /* progress on a terminal: rows handed over by the current stage */
+    int tty;
+    int64_t progress;
+    struct timespec last_draw;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -115,6 +120,36 @@ static void stage_label(const payrun_stage *st, char *out, size_t cap)
 {
     snprintf(out, cap, "stage \"%s\" (%s %s)", st->cs->stage,
              plugin_kind_name(st->lp->desc->kind), st->lp->desc->name);
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+/* Long runs show a counter on a terminal and stay quiet otherwise (cron,
+ * pipes). Redrawn at most five times a second, so it costs nothing. */
+static void progress_tick(payrun_stage *st)
+{
+    run_ctx *r = st->run;
+    struct timespec now;
+
+    r->progress++;
+    if (!r->tty || (r->progress & 1023) != 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - r->last_draw.tv_sec) * 1000000000L + (now.tv_nsec - r->last_draw.tv_nsec) <
+        200000000L)
+        return;
+    r->last_draw = now;
+    fprintf(stderr, "\r  %-12s %lld rows ", st->cs->stage, (long long)r->progress);
+    fflush(stderr);
+}
+
+static void progress_done(run_ctx *r)
+{
+    if (r->tty && r->last_draw.tv_sec != 0)
+        fprintf(stderr, "\r%60s\r", "");
+    r->progress = 0;
+    r->last_draw.tv_sec = 0;
+    r->last_draw.tv_nsec = 0;
 }
 
 /* ---- host: messages and batch facts -------------------------------------- */
@@ -602,6 +637,7 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
         snprintf(why, why_len, "line lacks deal_id, deal_status, partner_id or currency");
         return PAYRUN_ERR_INPUT;
     }
+    progress_tick(st);
     if (strcmp(l->deal_status, "won") != 0)
         return PAYRUN_SKIPPED;
     rc = store_partner_get(r->s, l->partner_id, &p, r->err);
@@ -648,6 +684,7 @@ static int adapt_rate(void *ud, const calc_row *row, int64_t *rate, const char *
     struct payrun_calc_line l;
     int rc;
 
+    progress_tick(a->st);
     l.line_id = row->id;
     l.partner_id = row->partner_id;
     l.partner_type = row->partner_type;
@@ -984,6 +1021,7 @@ static int run_stage(run_ctx *r, payrun_stage *st)
         rc = d->run(ctx, st);
     if (d->destroy)
         d->destroy(ctx);
+    progress_done(r);
     if (rc != PAYRUN_OK && r->err->code == 0) {
         char label[160];
         stage_label(st, label, sizeof(label));
@@ -1061,6 +1099,7 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     r.cfg = cfg;
     r.o = o;
     r.err = err;
+    r.tty = isatty(STDERR_FILENO);
     if (config_check_period(o->period, err) != 0)
         return -1;
     pl = config_pipeline_find(cfg, o->pipeline);
