@@ -582,8 +582,11 @@ static int move_ids(cli *c, const char *usage, unsigned role, const char *what, 
                            many ? "s" : "");
     if (detail_opt && (detail == NULL || detail[0] == '\0'))
         return usage_error(c, usage, "%s is required", detail_opt);
-    if (detail && strlen(detail) > 256)
-        return usage_error(c, usage, "%s is longer than 256 characters", detail_opt);
+    /* The columns hold 128 (reference) and 256 (reasons) characters; a
+     * longer value is refused rather than cut. */
+    if (detail && strlen(detail) > (strcmp(detail_opt, "--reference") == 0 ? 128u : 256u))
+        return usage_error(c, usage, "%s is longer than %s characters", detail_opt,
+                           strcmp(detail_opt, "--reference") == 0 ? "128" : "256");
     if (begin_change(c, role, what, &s, clock) != 0)
         return report(&c->err);
     for (int i = 0; i < c->argc && ok; i++)

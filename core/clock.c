@@ -57,3 +57,25 @@ int clock_now(char out[CLOCK_LEN], pr_err *err)
     strftime(out, CLOCK_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return 0;
 }
+
+void period_next(const char *period, char out[8])
+{
+    int y = (period[0] - '0') * 1000 + (period[1] - '0') * 100 + (period[2] - '0') * 10 +
+            (period[3] - '0');
+    int m = (period[5] - '0') * 10 + (period[6] - '0');
+
+    if (++m > 12) {
+        m = 1;
+        y++;
+    }
+    /* Digits by hand: the compiler cannot prove a %04d fits otherwise. */
+    y %= 10000;
+    out[0] = (char)('0' + y / 1000);
+    out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10);
+    out[3] = (char)('0' + y % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + m / 10);
+    out[6] = (char)('0' + m % 10);
+    out[7] = '\0';
+}

@@ -15,4 +15,7 @@ int clock_now(char out[CLOCK_LEN], pr_err *err);
 /* 1 when `s` is exactly YYYY-MM-DDTHH:MM:SSZ with valid fields. */
 int clock_valid(const char *s);
 
+/* The period after a checked "YYYY-MM": "2026-12" -> "2027-01". */
+void period_next(const char *period, char out[8]);
+
 #endif

@@ -35,28 +35,6 @@ typedef struct calc_state {
     size_t n_rules;
 } calc_state;
 
-void period_next(const char *period, char out[8])
-{
-    int y = (period[0] - '0') * 1000 + (period[1] - '0') * 100 + (period[2] - '0') * 10 +
-            (period[3] - '0');
-    int m = (period[5] - '0') * 10 + (period[6] - '0');
-
-    if (++m > 12) {
-        m = 1;
-        y++;
-    }
-    /* The period was checked as YYYY-MM; write the digits by hand. */
-    y %= 10000;
-    out[0] = (char)('0' + y / 1000);
-    out[1] = (char)('0' + y / 100 % 10);
-    out[2] = (char)('0' + y / 10 % 10);
-    out[3] = (char)('0' + y % 10);
-    out[4] = '-';
-    out[5] = (char)('0' + m / 10);
-    out[6] = (char)('0' + m % 10);
-    out[7] = '\0';
-}
-
 static void forget_partner(calc_state *c)
 {
     for (size_t i = 0; i < c->n_rules; i++)

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "error.h"
 #include "money.h"
 #include "store.h"
@@ -51,7 +52,5 @@ typedef struct commission_result {
 int commission_run(store *s, const commission_params *p, commission_rate_fn rate, void *ud,
                    commission_result *res, pr_err *err);
 
-/* "2026-02" -> "2026-03", "2026-12" -> "2027-01". */
-void period_next(const char *period, char out[8]);
 
 #endif

@@ -44,6 +44,8 @@ struct payrun_output {
     char *final;
     unsigned flags;
     int closed;
+    int discard;   /* written but never kept: a dry run, or a restore of a file
+                    * that is already in place */
     payrun_stage *st;
     struct payrun_output *next;
 };
@@ -78,6 +80,10 @@ struct run_ctx {
     pr_err *err;
     commission_result calc;
     int calculated;
+    /* RUN_DRY: roll back, keep no file. RUN_RESTORE: an identical rerun
+     * that only puts back missing output files and forwards events. */
+    enum { RUN_NORMAL, RUN_DRY, RUN_RESTORE } mode;
+    int restored;
     /* progress on a terminal: rows handed over by the current stage */
     int tty;
     int64_t progress;
@@ -422,35 +428,51 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
             return PAYRUN_ERR_CONFIG;
         }
     }
-    dir = strdup(final);
-    if (dir == NULL) {
-        free(final);
-        return h_error(st, PAYRUN_ERR, NULL, "out of memory");
-    }
-    slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (mkdirs(dir, &e) != 0) {
-            free(dir);
-            free(final);
-            return h_error(st, PAYRUN_ERR_IO, "check the output_dir in the config", "%s", e.msg);
-        }
-    }
-    free(dir);
-    buf_init(&tmp);
-    buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
     o = calloc(1, sizeof(*o));
-    if (o == NULL || tmp.oom) {
-        free(o);
-        buf_free(&tmp);
+    if (o == NULL) {
         free(final);
         return h_error(st, PAYRUN_ERR, NULL, "out of memory");
     }
-    o->tmp = buf_take(&tmp);
     o->final = final;
     o->flags = flags;
     o->st = st;
-    fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    o->discard = r->mode == RUN_DRY || (r->mode == RUN_RESTORE && access(final, F_OK) == 0);
+    buf_init(&tmp);
+    if (o->discard) {
+        /* Written in full (the plugin runs as usual) but to a private file
+         * that is removed: no directory is created, nothing is left. */
+        const char *t = getenv("TMPDIR");
+        buf_printf(&tmp, "%s/payrun-discard-XXXXXX", t && t[0] ? t : "/tmp");
+    } else {
+        dir = strdup(final);
+        if (dir == NULL) {
+            free(o->final);
+            free(o);
+            return h_error(st, PAYRUN_ERR, NULL, "out of memory");
+        }
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (mkdirs(dir, &e) != 0) {
+                free(dir);
+                free(o->final);
+                free(o);
+                return h_error(st, PAYRUN_ERR_IO, "check the output_dir in the config", "%s",
+                               e.msg);
+            }
+        }
+        free(dir);
+        buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
+    }
+    if (tmp.oom) {
+        buf_free(&tmp);
+        free(o->final);
+        free(o);
+        return h_error(st, PAYRUN_ERR, NULL, "out of memory");
+    }
+    o->tmp = buf_take(&tmp);
+    fd = o->discard ? mkstemp(o->tmp)
+                    : open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || (o->f = fdopen(fd, "wb")) == NULL) {
         int saved = errno;
         if (fd >= 0)
@@ -516,19 +538,27 @@ static int fsync_dir_of(const char *path)
 }
 
 /* After the commit (committed != 0) rename every output into place; after
- * a failure keep only those flagged to survive one; a dry run keeps none. */
-static int finish_outputs(run_ctx *r, int committed, int dry_run, pr_err *err)
+ * a failure keep only those flagged to survive one. Discarded outputs (a
+ * dry run; a restore of a file already in place) are removed either way. */
+static int finish_outputs(run_ctx *r, int committed, pr_err *err)
 {
     int rc = 0;
 
     for (struct payrun_output *o = r->outputs, *next; o; o = next) {
-        int keep_it = !dry_run && (committed || (o->flags & PAYRUN_OUTPUT_KEEP_ON_FAILURE));
+        int keep_it = !o->discard && (committed || (o->flags & PAYRUN_OUTPUT_KEEP_ON_FAILURE));
         next = o->next;
         if (o->f) {
             fclose(o->f);
             o->f = NULL;
-            if (committed) /* a plugin that forgot output_close: not durable */
+            if (keep_it && committed) {
+                /* A plugin that never closed its file: not known complete. */
+                if (rc == 0)
+                    pr_err_set(err, EXIT_SOFTWARE, "stage \"%s\" (%s) did not close \"%s\"; "
+                               "the file was not written", o->st->cs->stage,
+                               o->st->lp->desc->name, o->final);
                 keep_it = 0;
+                rc = -1;
+            }
         }
         if (keep_it) {
             if (rename(o->tmp, o->final) != 0 || fsync_dir_of(o->final) != 0) {
@@ -536,10 +566,13 @@ static int finish_outputs(run_ctx *r, int committed, int dry_run, pr_err *err)
                     pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
                                "put in place: %s", o->final, strerror(errno));
                     pr_err_hint(err, "the data is safe in the database; fix the output "
-                                     "directory and rerun to write the file");
+                                     "directory and rerun: missing outputs are written again");
                 }
                 unlink(o->tmp);
                 rc = -1;
+            } else if (r->mode == RUN_RESTORE) {
+                fprintf(r->o->out, "  restored %s\n", o->final);
+                r->restored++;
             }
         } else {
             unlink(o->tmp);
@@ -722,6 +755,10 @@ static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params
     if (r->calculated)
         return h_error(st, PAYRUN_ERR_CONFIG, "keep one calculator stage per pipeline",
                        "the period was already calculated by an earlier stage");
+    /* Whatever an earlier run computed for this period is computed again:
+     * its commission lines go and carried-in lines wait for it once more. */
+    if (store_period_reset(r->s, r->o->period, 0, r->err) != 0)
+        return PAYRUN_ERR;
     period_next(r->o->period, next);
     cp.period = r->o->period;
     cp.next_period = next;
@@ -750,7 +787,11 @@ static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params
 static int h_each_payout(payrun_stage *st, payrun_payout_fn fn, void *ud)
 {
     run_ctx *r = st->run;
-    int rc = store_payout_views(r->s, r->o->period, (store_view_cb)fn, ud, r->err);
+    /* Approvers see only what a close computed: a payout typed by hand is
+     * for people to approve, never for a rule. */
+    int rc = store_payout_views(r->s, r->o->period,
+                                st->lp->desc->kind == PAYRUN_KIND_APPROVER, (store_view_cb)fn, ud,
+                                r->err);
 
     if (rc == 0)
         return PAYRUN_OK;
@@ -763,10 +804,22 @@ static int h_decide(payrun_stage *st, const char *payout_id, int decision, int a
                     const char *rule, const char *reason)
 {
     run_ctx *r = st->run;
+    payout p;
     int rc;
 
     if (payout_id == NULL || rule == NULL || rule[0] == '\0')
         return h_error(st, PAYRUN_ERR, NULL, "decide() needs a payout id and a rule name");
+    /* Only an approver decides, and only about this run's commission
+     * payouts: a plugin cannot reach another period or a hand-made payout. */
+    if (st->lp->desc->kind != PAYRUN_KIND_APPROVER)
+        return h_error(st, PAYRUN_ERR, NULL, "only approver plugins may decide about payouts");
+    rc = store_payout_get(r->s, payout_id, &p, r->err);
+    if (rc < 0)
+        return PAYRUN_ERR;
+    if (rc == 1 || strcmp(p.period, r->o->period) != 0 || p.kind != PAYOUT_KIND_COMMISSION)
+        return h_error(st, PAYRUN_ERR_STATE, NULL, "rule \"%s\" decided about payout \"%s\", "
+                       "which is not a commission payout of period %s", rule, payout_id,
+                       r->o->period);
     switch (decision) {
     case PAYRUN_DECIDE_APPROVE:
         rc = store_payout_move(r->s, payout_id, MOVE_APPROVE, r->o->actor, r->clock, NULL, rule,
@@ -783,7 +836,8 @@ static int h_decide(payrun_stage *st, const char *payout_id, int decision, int a
         if (reason == NULL || reason[0] == '\0')
             return h_error(st, PAYRUN_ERR, NULL, "rule \"%s\" held payout \"%s\" without a "
                            "reason", rule, payout_id);
-        rc = store_payout_hold(r->s, payout_id, reason, rule, r->o->actor, r->clock, r->err);
+        rc = store_payout_hold(r->s, payout_id, reason, rule, r->o->actor, r->clock, r->run_id,
+                               r->err);
         break;
     case PAYRUN_DECIDE_REQUIRE:
         if (approvals < 1 || approvals > 10)
@@ -890,22 +944,32 @@ static void digest_node(sha256_ctx *c, const cfg_node *n)
     }
 }
 
-/* What a run's results depend on in the config: org, currency and the
- * pipeline's stages (plugins and their with: blocks), not the rest of the
- * file, so adding an actor does not make a closed period look changed. */
-static void config_digest(const config *cfg, const config_pipeline *pl, char out[65])
+static int file_digest(const char *path, char out[65], pr_err *err);
+
+/* What a run's results depend on: org, currency and the pipeline's stages
+ * (plugins, their versions and exact files, and their with: blocks), not
+ * the rest of the config, so adding an actor does not make a closed
+ * period look changed, while upgrading a plugin does. */
+static int config_digest(const run_ctx *r, const config_pipeline *pl, char out[65], pr_err *err)
 {
     sha256_ctx c;
+    char so[65];
 
     sha256_init(&c);
-    sha256_update(&c, cfg->org, strlen(cfg->org) + 1);
-    sha256_update(&c, cfg->currency->code, 4);
+    sha256_update(&c, r->cfg->org, strlen(r->cfg->org) + 1);
+    sha256_update(&c, r->cfg->currency->code, 4);
     for (size_t i = 0; i < pl->n_stages; i++) {
+        const struct payrun_plugin *d = r->stages[i].lp->desc;
+        if (file_digest(r->stages[i].lp->file, so, err) != 0)
+            return -1;
         sha256_update(&c, pl->stages[i].stage, strlen(pl->stages[i].stage) + 1);
-        sha256_update(&c, pl->stages[i].plugin, strlen(pl->stages[i].plugin) + 1);
+        sha256_update(&c, d->name, strlen(d->name) + 1);
+        sha256_update(&c, d->version, strlen(d->version) + 1);
+        sha256_update(&c, so, sizeof(so));
         digest_node(&c, pl->stages[i].with);
     }
     sha256_final_hex(&c, out);
+    return 0;
 }
 
 static int file_digest(const char *path, char out[65], pr_err *err)
@@ -1085,20 +1149,71 @@ static void free_run(run_ctx *r)
     store_close(r->s);
 }
 
+/* An identical rerun changes nothing, but puts back output files that are
+ * missing (a rename that failed after an earlier commit, a deleted file)
+ * and forwards audit events not yet forwarded. Exporters only read. */
+static int restore_outputs(run_ctx *r, pr_err *err)
+{
+    int rc = 0;
+
+    r->mode = RUN_RESTORE;
+    for (size_t i = 0; i < r->n_stages && rc == 0; i++)
+        if (r->stages[i].lp->desc->kind == PAYRUN_KIND_EXPORTER)
+            rc = run_stage(r, &r->stages[i]);
+    if (finish_outputs(r, rc == 0, err) != 0)
+        rc = -1;
+    for (size_t i = 0; i < r->n_stages && rc == 0; i++)
+        if (r->stages[i].lp->desc->kind == PAYRUN_KIND_AUDIT_SINK)
+            rc = run_stage(r, &r->stages[i]);
+    return rc;
+}
+
+static int record_run(run_ctx *r, const char *cdigest, const char *inputs, pr_err *err)
+{
+    char ended[CLOCK_LEN], id[24];
+    char *counts = counts_json(r), *m;
+    buf meta;
+    int rc;
+
+    if (counts == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    if (clock_now(ended, err) != 0 || store_run_finish(r->s, r->run_id, counts, ended, err) != 0) {
+        free(counts);
+        return -1;
+    }
+    buf_init(&meta);
+    buf_puts(&meta, "{");
+    buf_json_kv(&meta, "pipeline", r->o->pipeline);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "period", r->o->period);
+    buf_puts(&meta, ",");
+    buf_json_kv(&meta, "config_sha256", cdigest);
+    buf_printf(&meta, ",\"inputs\":%s,\"counts\":%s}", inputs, counts);
+    free(counts);
+    m = buf_take(&meta);
+    if (m == NULL)
+        return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    snprintf(id, sizeof(id), "%lld", (long long)r->run_id);
+    rc = store_audit_append(r->s, r->clock, r->o->actor, "run.completed", "run", id, m, err);
+    free(m);
+    return rc;
+}
+
 int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dirs,
                  const pipeline_opts *o, pr_err *err)
 {
     run_ctx r;
     const config_pipeline *pl;
-    char cdigest[65], ended[CLOCK_LEN];
-    char *inputs = NULL, *last_config = NULL, *last_inputs = NULL, *counts = NULL;
+    char cdigest[65];
+    char *inputs = NULL, *last_config = NULL, *last_inputs = NULL;
     int64_t last_run = 0;
-    int rc = -1, importing, committed = 0;
+    int rc = -1, importing, computing, found;
 
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
     r.o = o;
     r.err = err;
+    r.mode = o->dry_run ? RUN_DRY : RUN_NORMAL;
     r.tty = isatty(STDERR_FILENO);
     if (config_check_period(o->period, err) != 0)
         return -1;
@@ -1136,33 +1251,35 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
             goto done;
     }
     importing = has_kind(&r, PAYRUN_KIND_IMPORTER);
+    computing = importing || has_kind(&r, PAYRUN_KIND_CALCULATOR);
 
-    /* 2. digests, and the rerun that has nothing to do */
-    config_digest(cfg, pl, cdigest);
-    if (input_digests(&r, &inputs, err) != 0)
+    /* 2. digests; a dry run against a database that does not exist yet
+     * works on an empty one in memory rather than creating the file */
+    if (config_digest(&r, pl, cdigest, err) != 0 || input_digests(&r, &inputs, err) != 0)
         goto done;
-    if (store_open(cfg->database, cfg->org, cfg->busy_timeout_ms, &r.s, err) != 0)
+    if (store_open(o->dry_run && access(cfg->database, F_OK) != 0 ? ":memory:" : cfg->database,
+                   cfg->org, cfg->busy_timeout_ms, &r.s, err) != 0)
         goto done;
-    if (importing) {
-        int found = store_run_last_ok(r.s, o->pipeline, o->period, &last_run, &last_config,
-                                      &last_inputs, err);
+
+    /* 3. one transaction for the whole run; the rerun checks are inside it,
+     * so two identical runs started together see each other's commit */
+    if (store_begin(r.s, err) != 0)
+        goto done;
+    if (computing) {
+        char ids[600], later[8];
+        int n = 0, lc;
+        found = store_run_last_ok(r.s, o->pipeline, o->period, &last_run, &last_config,
+                                  &last_inputs, err);
         if (found < 0)
-            goto done;
+            goto rollback;
         if (found == 0 && strcmp(last_config, cdigest) == 0 && strcmp(last_inputs, inputs) == 0) {
+            store_rollback(r.s);
             fprintf(o->out, "%s for %s, period %s: nothing to do: run %lld already processed "
                             "these inputs with this configuration; nothing was changed\n",
                     o->pipeline, cfg->org, o->period, (long long)last_run);
-            rc = 0;
+            rc = o->dry_run ? 0 : restore_outputs(&r, err);
             goto done;
         }
-    }
-
-    /* 3. one transaction for the whole run */
-    if (store_begin(r.s, err) != 0)
-        goto done;
-    if (importing) {
-        char ids[600], later[8];
-        int n = 0, lc;
         if (store_period_blockers(r.s, o->period, ids, sizeof(ids), &n, err) != 0)
             goto rollback;
         if (n > 0) {
@@ -1188,7 +1305,7 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     if (store_run_insert(r.s, o->period, o->pipeline, o->actor, cdigest, inputs, r.clock,
                          &r.run_id, err) != 0)
         goto rollback;
-    if (importing && store_period_reset(r.s, o->period, err) != 0)
+    if (importing && store_period_reset(r.s, o->period, 1, err) != 0)
         goto rollback;
 
     /* 4. the stages (audit sinks wait for the commit) */
@@ -1198,51 +1315,26 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
         if (run_stage(&r, &r.stages[i]) != 0)
             goto rollback;
     }
+    if (has_kind(&r, PAYRUN_KIND_APPROVER)) {
+        int released = 0;
+        if (store_release_stale_holds(r.s, o->period, r.run_id, o->actor, r.clock, &released,
+                                      err) != 0)
+            goto rollback;
+    }
 
     /* 5. record and commit */
-    counts = counts_json(&r);
-    if (counts == NULL) {
-        pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+    if (record_run(&r, cdigest, inputs, err) != 0)
         goto rollback;
-    }
-    if (clock_now(ended, err) != 0 || store_run_finish(r.s, r.run_id, counts, ended, err) != 0)
-        goto rollback;
-    {
-        buf meta;
-        char *m;
-        buf_init(&meta);
-        buf_puts(&meta, "{");
-        buf_json_kv(&meta, "pipeline", o->pipeline);
-        buf_puts(&meta, ",");
-        buf_json_kv(&meta, "period", o->period);
-        buf_puts(&meta, ",");
-        buf_json_kv(&meta, "config_sha256", cdigest);
-        buf_printf(&meta, ",\"inputs\":%s,\"counts\":%s}", inputs, counts);
-        m = buf_take(&meta);
-        if (m == NULL) {
-            pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-            goto rollback;
-        }
-        char id[24];
-        snprintf(id, sizeof(id), "%lld", (long long)r.run_id);
-        rc = store_audit_append(r.s, r.clock, o->actor, "run.completed", "run", id, m, err);
-        free(m);
-        if (rc != 0) {
-            rc = -1;
-            goto rollback;
-        }
-    }
     if (o->dry_run) {
         print_summary(&r, "dry run (nothing was written)");
         store_rollback(r.s);
-        finish_outputs(&r, 0, 1, err);
+        finish_outputs(&r, 0, err);
         rc = 0;
         goto done;
     }
     if (store_commit(r.s, err) != 0)
         goto failed;
-    committed = 1;
-    rc = finish_outputs(&r, 1, 0, err);
+    rc = finish_outputs(&r, 1, err);
 
     /* after the commit: audit sinks, then the summary */
     for (size_t i = 0; i < r.n_stages && rc == 0; i++) {
@@ -1260,18 +1352,17 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
 rollback:
     store_rollback(r.s);
 failed:
-    if (kept_outputs_exist(&r))
+    if (kept_outputs_exist(&r) && !o->dry_run)
         fprintf(stderr, "payrun: %s %s failed: nothing was committed; rejected rows are listed "
                         "in the rejects file under %s\n", o->pipeline, o->period, r.output_dir);
-    finish_outputs(&r, 0, 0, NULL);
+    finish_outputs(&r, 0, NULL);
     rc = -1;
 done:
-    if (!committed && r.outputs)
-        finish_outputs(&r, 0, 1, NULL);
+    if (r.outputs)
+        finish_outputs(&r, 0, NULL);
     free(inputs);
     free(last_config);
     free(last_inputs);
-    free(counts);
     free_run(&r);
     return rc;
 }

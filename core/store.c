@@ -24,6 +24,7 @@
 #include <payrun/plugin.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "sha256.h"
 
 /* Every statement is prepared once per handle and reused: a bulk approval
@@ -111,6 +112,8 @@ static const char *const migrations[] = {
     "  reference TEXT,"
     "  notes TEXT NOT NULL DEFAULT '',"
     "  hold_reason TEXT,"
+    "  hold_run_id INTEGER,"
+    "  amount_set_by TEXT,"
     "  run_id INTEGER REFERENCES runs (id),"
     "  UNIQUE (org, period, partner_id, kind),"
     "  FOREIGN KEY (org, partner_id) REFERENCES partners (org, partner_id)"
@@ -799,7 +802,25 @@ int store_audit_verify(store *s, audit_report *report, pr_err *err)
         report->why = head_seq > vs.v.expect_seq - 1
                           ? "events are missing at the end of the trail"
                           : "the trail's recorded head does not match its last event";
+        return 0;
     }
+    /* An intact chain can still be a wiped one: every payout must have
+     * the event that created it. */
+    if (prepare(s, &st,
+                "SELECT count(*) FROM payouts p WHERE p.org = ?1 AND NOT EXISTS (SELECT 1"
+                " FROM audit_events e WHERE e.org = p.org AND e.entity_id = p.id"
+                " AND e.action = 'payout.created')",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+        report->bad_seq = vs.v.expect_seq;
+        report->why = "payouts exist whose creation is not in the trail (events were removed)";
+    }
+    release(s, st);
+    if (rc != SQLITE_ROW)
+        return db_fail(s, err, "check payouts against the trail");
     return 0;
 }
 
@@ -811,7 +832,7 @@ static const char payout_cols[] =
     " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
     " p.created_at, p.created_by, p.approved_at, p.approved_by, p.rejected_reason,"
     " p.processing_at, p.paid_at, p.failed_at, p.failed_reason, p.reference, p.notes,"
-    " p.run_id, p.hold_reason";
+    " p.run_id, p.hold_reason, coalesce(p.amount_set_by, '')";
 
 static void read_payout(sqlite3_stmt *st, payout *p)
 {
@@ -843,6 +864,7 @@ static void read_payout(sqlite3_stmt *st, payout *p)
     copy_col(p->notes, sizeof(p->notes), st, 19);
     p->run_id = sqlite3_column_int64(st, 20);
     copy_col(p->hold_reason, sizeof(p->hold_reason), st, 21);
+    copy_col(p->amount_set_by, sizeof(p->amount_set_by), st, 22);
 }
 
 int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
@@ -897,12 +919,15 @@ int store_payout_create(store *s, payout *p, const char *actor, const char *at, 
         return -1;
     store_payout_id(s->org, p->period, p->partner_id, p->kind, p->id);
     p->status = STATUS_PENDING_APPROVAL;
+    if (p->kind == PAYOUT_KIND_MANUAL && p->approvals_required < STORE_HAND_APPROVALS)
+        p->approvals_required = STORE_HAND_APPROVALS;
     snprintf(p->created_at, sizeof(p->created_at), "%s", at);
     snprintf(p->created_by, sizeof(p->created_by), "%s", actor);
     if (prepare(s, &st,
                 "INSERT INTO payouts (id, org, period, partner_id, kind, amount, currency,"
-                " status, approvals_required, created_at, created_by, notes, run_id)"
-                " VALUES (?1,?2,?3,?4,?5,?6,?7,'pending_approval',?8,?9,?10,?11,?12)",
+                " status, approvals_required, created_at, created_by, notes, run_id,"
+                " amount_set_by)"
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,'pending_approval',?8,?9,?10,?11,?12,?13)",
                 err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
@@ -920,6 +945,9 @@ int store_payout_create(store *s, payout *p, const char *actor, const char *at, 
         sqlite3_bind_int64(st, 12, p->run_id);
     else
         sqlite3_bind_null(st, 12);
+    /* An amount typed by a person (not computed by a close) is theirs. */
+    if (p->kind == PAYOUT_KIND_MANUAL)
+        sqlite3_bind_text(st, 13, actor, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     release(s, st);
     if (rc != SQLITE_DONE) {
@@ -993,6 +1021,10 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
         return -1;
     if (state_move(id, p.status, move, &to, err) != 0)
         return -1;
+    if (move == MOVE_APPROVE && p.hold_reason[0]) {
+        pr_err_set(err, EXIT_DATAERR, "payout \"%s\" is on hold: %s", id, p.hold_reason);
+        return pr_err_hint(err, "resolve the hold and rerun the close, or reject the payout");
+    }
     if (move == MOVE_REJECT && (detail == NULL || detail[0] == '\0')) {
         pr_err_set(err, EXIT_USAGE, "payout \"%s\": a rejection needs a reason", id);
         return pr_err_hint(err, "give one with --reason TEXT");
@@ -1084,14 +1116,20 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     payout_status to;
     buf meta;
     char *m;
-    int rc, cleared = 0;
+    int rc, cleared = 0, changed;
 
     if (need_tx(s, err) != 0 || get_existing(s, id, &p, err) != 0)
         return -1;
     if (state_move(id, p.status, MOVE_EDIT, &to, err) != 0)
         return -1;
+    /* A changed amount is now a person's figure: that person may not
+     * approve it, and it needs two approvers (see STORE_HAND_APPROVALS). */
+    changed = has_amount && amount != p.amount;
     if (prepare(s, &st,
-                "UPDATE payouts SET amount = ?1, notes = ?2"
+                "UPDATE payouts SET amount = ?1, notes = ?2,"
+                " amount_set_by = CASE WHEN ?5 THEN ?6 ELSE amount_set_by END,"
+                " approvals_required = CASE WHEN ?5 THEN max(approvals_required, ?7)"
+                "   ELSE approvals_required END"
                 " WHERE org = ?3 AND id = ?4 AND status = 'pending_approval'",
                 err) != 0)
         return -1;
@@ -1099,13 +1137,16 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     sqlite3_bind_text(st, 2, notes ? notes : p.notes, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 5, changed);
+    sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, STORE_HAND_APPROVALS);
     rc = sqlite3_step(st);
     release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "update payout");
     if (sqlite3_changes(s->db) != 1)
         return pr_err_set(err, EXIT_TEMPFAIL, "payout \"%s\" changed while it was edited", id);
-    if (has_amount && amount != p.amount && clear_approvals(s, id, &cleared, err) != 0)
+    if (changed && clear_approvals(s, id, &cleared, err) != 0)
         return -1;
 
     buf_init(&meta);
@@ -1119,7 +1160,11 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
     buf_json_kv(&meta, "notes", notes ? notes : p.notes);
     buf_puts(&meta, "},");
     buf_json_kv(&meta, "currency", p.currency);
-    buf_printf(&meta, ",\"approvals_cleared\":%d}", cleared);
+    buf_printf(&meta, ",\"approvals_cleared\":%d", cleared);
+    if (changed && p.approvals_required < STORE_HAND_APPROVALS)
+        buf_printf(&meta, ",\"approvals_required\":{\"before\":%d,\"after\":%d}",
+                   p.approvals_required, STORE_HAND_APPROVALS);
+    buf_puts(&meta, "}");
     m = buf_take(&meta);
     if (m == NULL)
         return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
@@ -1142,8 +1187,9 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
         return -1;
     if (state_move(id, p.status, MOVE_DELETE, &to, err) != 0)
         return -1;
-    /* Commission lines are kept (they trace the deal); they lose the payout
-     * link and so become carried lines again. Approvals go with the payout. */
+    /* Commission lines are kept (they trace the deal) and carried to the
+     * next period, so the commission is not lost with the payout.
+     * Approvals go with the payout. */
     if (prepare(s, &st, "DELETE FROM approvals WHERE org = ?1 AND payout_id = ?2", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
@@ -1153,12 +1199,17 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "delete approvals");
     if (prepare(s, &st,
-                "UPDATE commission_lines SET payout_id = NULL, amount = NULL,"
+                "UPDATE commission_lines SET payout_id = NULL, amount = NULL, carried_to = ?3,"
                 " carry_reason = 'payout deleted' WHERE org = ?1 AND payout_id = ?2",
                 err) != 0)
         return -1;
-    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    {
+        char next[8];
+        period_next(p.period, next);
+        sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, next, -1, SQLITE_TRANSIENT);
+    }
     rc = sqlite3_step(st);
     release(s, st);
     if (rc != SQLITE_DONE)
@@ -1372,7 +1423,7 @@ static int exec_bound(store *s, const char *sql, const char *period, const char 
     return 0;
 }
 
-int store_period_reset(store *s, const char *period, pr_err *err)
+int store_period_reset(store *s, const char *period, int lines_too, pr_err *err)
 {
     if (need_tx(s, err) != 0)
         return -1;
@@ -1389,6 +1440,8 @@ int store_period_reset(store *s, const char *period, pr_err *err)
     if (exec_bound(s, "DELETE FROM commission_lines WHERE org = ?1 AND period = ?2", period,
                    "delete commission lines", err) != 0)
         return -1;
+    if (!lines_too)
+        return 0;
     return exec_bound(s, "DELETE FROM attribution_lines WHERE org = ?1 AND period = ?2", period,
                       "delete attribution lines", err);
 }
@@ -1709,7 +1762,7 @@ int store_payout_require(store *s, const char *id, int approvals, const char *ru
 }
 
 int store_payout_hold(store *s, const char *id, const char *reason, const char *rule,
-                      const char *actor, const char *at, pr_err *err)
+                      const char *actor, const char *at, int64_t run_id, pr_err *err)
 {
     sqlite3_stmt *st;
     payout p;
@@ -1722,18 +1775,21 @@ int store_payout_hold(store *s, const char *id, const char *reason, const char *
     if (p.status != STATUS_PENDING_APPROVAL)
         return pr_err_set(err, EXIT_DATAERR, "payout \"%s\" is %s: cannot hold it", id,
                           status_name(p.status));
-    if (strcmp(p.hold_reason, reason) == 0)
-        return 0;
-    if (prepare(s, &st, "UPDATE payouts SET hold_reason = ?1 WHERE org = ?2 AND id = ?3",
+    if (prepare(s, &st,
+                "UPDATE payouts SET hold_reason = ?1, hold_run_id = ?4 WHERE org = ?2 AND id = ?3",
                 err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, run_id);
     rc = sqlite3_step(st);
     release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "hold payout");
+    /* Same hold again: keep it (now owned by this run), no new event. */
+    if (strncmp(p.hold_reason, reason, sizeof(p.hold_reason) - 1) == 0)
+        return 0;
     buf_init(&meta);
     buf_puts(&meta, "{\"before\":{");
     buf_json_kv(&meta, "hold_reason", p.hold_reason[0] ? p.hold_reason : NULL);
@@ -1756,7 +1812,8 @@ static const char *col_text(sqlite3_stmt *st, int col)
     return t ? (const char *)t : "";
 }
 
-int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud, pr_err *err)
+int store_payout_views(store *s, const char *period, int commission_only, store_view_cb cb,
+                       void *ud, pr_err *err)
 {
     sqlite3_stmt *st;
     int rc, ret = 0;
@@ -1775,11 +1832,13 @@ int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud,
                 "  p.partner_id AND q.period < p.period ORDER BY q.period DESC LIMIT 1),"
                 " p.kind"
                 " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id"
-                " WHERE p.org = ?1 AND p.period = ?2 ORDER BY p.partner_id, p.kind",
+                " WHERE p.org = ?1 AND p.period = ?2 AND (?3 = 0 OR p.kind = 'commission')"
+                " ORDER BY p.partner_id, p.kind",
                 err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, commission_only);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct payrun_payout_view v;
         memset(&v, 0, sizeof(v));
@@ -1898,6 +1957,11 @@ int store_payout_approve(store *s, const char *id, const char *approver, const c
     if (strcmp(p.created_by, approver) == 0) {
         pr_err_set(err, EXIT_NOPERM, "\"%s\" created payout \"%s\" and cannot approve it",
                    approver, id);
+        return pr_err_hint(err, "another approver must approve it");
+    }
+    if (strcmp(p.amount_set_by, approver) == 0) {
+        pr_err_set(err, EXIT_NOPERM, "\"%s\" set the amount of payout \"%s\" by hand and cannot "
+                   "approve it", approver, id);
         return pr_err_hint(err, "another approver must approve it");
     }
     if (run_actor(s, p.run_id, starter, err) != 0)
@@ -2049,7 +2113,7 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         payout p;
         read_payout(st, &p);
-        ret = cb(ud, &p, col_text(st, 22));
+        ret = cb(ud, &p, col_text(st, 23));
         if (ret != 0)
             break;
     }
@@ -2201,4 +2265,94 @@ int store_partner_summary(store *s, const char *partner_id, partner_summary *out
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
     return 0;
+}
+
+int store_release_stale_holds(store *s, const char *period, int64_t run_id, const char *actor,
+                              const char *at, int *released, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char **ids = NULL, **reasons = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    *released = 0;
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "SELECT id, hold_reason FROM payouts WHERE org = ?1 AND period = ?2"
+                " AND kind = 'commission' AND status = 'pending_approval'"
+                " AND hold_reason IS NOT NULL AND coalesce(hold_run_id, 0) <> ?3",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, run_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **ni = realloc(ids, nc * sizeof(*ni)), **nr;
+            if (ni == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            ids = ni;
+            nr = realloc(reasons, nc * sizeof(*nr));
+            if (nr == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            reasons = nr;
+            cap = nc;
+        }
+        ids[n] = dup_col(st, 0);
+        reasons[n] = dup_col(st, 1);
+        if (ids[n] == NULL || reasons[n] == NULL) {
+            free(ids[n]);
+            free(reasons[n]);
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read held payouts");
+    release(s, st);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        buf meta;
+        char *m;
+        if (prepare(s, &st,
+                    "UPDATE payouts SET hold_reason = NULL, hold_run_id = NULL"
+                    " WHERE org = ?1 AND id = ?2",
+                    err) != 0) {
+            ret = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ids[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        release(s, st);
+        if (rc != SQLITE_DONE) {
+            ret = db_fail(s, err, "release hold");
+            break;
+        }
+        buf_init(&meta);
+        buf_puts(&meta, "{\"before\":{");
+        buf_json_kv(&meta, "hold_reason", reasons[i]);
+        buf_printf(&meta, "},\"after\":{\"hold_reason\":null},\"run_id\":%lld}", (long long)run_id);
+        m = buf_take(&meta);
+        if (m == NULL) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        ret = store_audit_append(s, at, actor, "payout.hold_released", "payout", ids[i], m, err);
+        free(m);
+        if (ret == 0)
+            (*released)++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+        free(reasons[i]);
+    }
+    free(ids);
+    free(reasons);
+    return ret;
 }

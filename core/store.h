@@ -20,6 +20,11 @@
 
 #define STORE_SCHEMA_VERSION 1
 
+/* Approvers needed by a payout whose amount a person typed (created or
+ * edited by hand), none of them that person: a figure nobody computed
+ * gets a second pair of eyes whatever the approval rules said. */
+#define STORE_HAND_APPROVALS 2
+
 typedef struct store store;
 
 typedef enum payout_kind { PAYOUT_KIND_COMMISSION = 0, PAYOUT_KIND_MANUAL = 1 } payout_kind;
@@ -63,6 +68,7 @@ typedef struct payout {
     char notes[1025];
     int64_t run_id;       /* 0 when created by hand */
     char hold_reason[257]; /* "" unless an approval rule put it on hold */
+    char amount_set_by[65]; /* who typed the amount, "" when a close computed it */
 } payout;
 
 /*
@@ -159,10 +165,11 @@ int store_period_blockers(store *s, const char *period, char *ids, size_t cap, i
  * later[8]) or 0. */
 int store_later_close(store *s, const char *pipeline, const char *period, char later[8],
                       pr_err *err);
-/* Forget what an earlier close of `period` imported and computed: its
- * attribution and commission lines go, lines carried into it from earlier
- * periods are released back to it. Payouts stay, to be recalculated. */
-int store_period_reset(store *s, const char *period, pr_err *err);
+/* Forget what an earlier close of `period` computed: its commission lines
+ * go, and lines carried into it from earlier periods are released back to
+ * it. With `lines_too`, its attribution lines go as well (a new import).
+ * Payouts stay, to be recalculated. */
+int store_period_reset(store *s, const char *period, int lines_too, pr_err *err);
 
 struct payrun_line;
 /* Insert one won attribution line. 0 inserted, 1 duplicate deal+partner. */
@@ -219,12 +226,18 @@ int store_payouts_prune(store *s, const char *period, int64_t run_id, const char
 int store_payout_require(store *s, const char *id, int approvals, const char *rule,
                          const char *actor, const char *at, pr_err *err);
 int store_payout_hold(store *s, const char *id, const char *reason, const char *rule,
-                      const char *actor, const char *at, pr_err *err);
+                      const char *actor, const char *at, int64_t run_id, pr_err *err);
+/* Release the holds on the period's pending payouts that run `run_id` did
+ * not put (or keep) in place: the rule that held them no longer does. */
+int store_release_stale_holds(store *s, const char *period, int64_t run_id, const char *actor,
+                              const char *at, int *released, pr_err *err);
 
 struct payrun_payout_view;
 typedef int (*store_view_cb)(void *ud, const struct payrun_payout_view *v);
-/* The period's payouts as approvers and exporters see them, by partner. */
-int store_payout_views(store *s, const char *period, store_view_cb cb, void *ud, pr_err *err);
+/* The period's payouts as approvers and exporters see them, by partner;
+ * only those a close computed when `commission_only`. */
+int store_payout_views(store *s, const char *period, int commission_only, store_view_cb cb,
+                       void *ud, pr_err *err);
 
 /* Events after `after_seq`, in order (the audit sinks' cursor). */
 int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, pr_err *err);

@@ -157,4 +157,76 @@ lines=$(wc -l <"$W/out/acme/audit.jsonl")
 [ "$events" = "$lines" ] && ok || fail "audit.jsonl has every event once ($lines of $events)"
 [ "$(cut -d, -f1 "$W/out/acme/audit.jsonl" | sort | uniq -d | wc -l)" = 0 ] && ok || fail "no event forwarded twice"
 
+# --- review findings, each kept as a test ----------------------------------
+
+# a pipeline that recalculates without importing must not duplicate lines
+cat >>"$cfg" <<'YAML'
+  recalc:
+    - stage: commissions
+      plugin: commission_rules
+      with: { min_payout: "100.00", rules: [ { name: flat, rate: "0.5" } ] }
+YAML
+run "$PAYRUN" run recalc --period 2026-02 --config "$cfg" --as alice
+expect_rc 0 "calculator-only pipeline"
+run "$PAYRUN" run recalc --period 2026-02 --config "$cfg" --as alice
+expect_out "nothing to do" "calculator-only rerun is a no-op"
+[ "$(q "SELECT count(*) FROM commission_lines WHERE period='2026-02'")" = "$(q "SELECT count(*) FROM attribution_lines WHERE period='2026-02'")" ] && ok || fail "one commission line per attribution line after recalc"
+[ "$(q "SELECT count(*) FROM payouts p WHERE p.kind='commission' AND p.amount <> (SELECT sum(amount) FROM commission_lines c WHERE c.payout_id = p.id)")" = 0 ] && ok || fail "lines still sum to payouts after recalc"
+[ "$(q "SELECT count(*) FROM commission_lines WHERE partner_id='BRIGHTPATH' AND payout_id IS NULL AND carried_to='2026-03'")" = 1 ] && ok || fail "the carried line is not duplicated"
+
+# identical reruns started together: all succeed, nothing changes
+before=$(q "SELECT count(*) FROM audit_events")
+for i in 1 2 3; do ( "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice >"$T/par$i" 2>&1; echo $? >"$T/rc$i" ) & done
+wait
+[ "$(cat "$T/rc1" "$T/rc2" "$T/rc3" | sort -u)" = 0 ] && ok || fail "concurrent identical reruns all exit 0 ($(cat "$T/rc1" "$T/rc2" "$T/rc3" | tr '\n' ' '))"
+[ "$(q "SELECT count(*) FROM audit_events")" = "$before" ] && ok || fail "concurrent identical reruns change nothing"
+
+# a missing output comes back on an identical rerun, the others stay
+rm "$W/out/acme/2026-02/payouts.csv"
+j_before=$(sha256sum "$W/out/acme/2026-02/accrual.journal")
+run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
+expect_out "restored" "identical rerun restores a missing output"
+[ -f "$W/out/acme/2026-02/payouts.csv" ] && ok || fail "payouts.csv restored"
+[ "$(sha256sum "$W/out/acme/2026-02/accrual.journal")" = "$j_before" ] && ok || fail "present outputs untouched"
+
+# a dry run leaves nothing: no rejects file, no database, no directory
+write_config "$W/dry.yaml"
+sed -i 's|database: db/acme.db|database: db/dry.db|; s|output_dir: out/|output_dir: out-dry/|' "$W/dry.yaml"
+run "$PAYRUN" run close --period 2026-03 --config "$W/dry.yaml" --as alice --dry-run
+expect_rc 65 "dry run with rejects fails"
+[ ! -e "$W/db/dry.db" ] && ok || fail "a dry run creates no database"
+[ ! -e "$W/out-dry" ] && ok || fail "a dry run creates no output directory"
+
+# holds are released when the rule no longer holds
+write_config "$W/hold.yaml" '{ hold_without_payment_details: true }'
+sed -i 's|database: db/acme.db|database: db/hold.db|; s|output_dir: out/|output_dir: out-hold/|' "$W/hold.yaml"
+sed -i 's|in/partners.csv|in/hold-partners.csv|' "$W/hold.yaml"
+sed 's/^GROWTHLABS,\(.*\),011000015,7720013344,,,GrowthLabs Co$/GROWTHLABS,\1,,,,,/' "$W/in/partners.csv" >"$W/in/hold-partners.csv"
+run "$PAYRUN" run close --period 2026-02 --config "$W/hold.yaml" --as alice
+expect_rc 0 "close with a hold rule"
+hq() { sqlite3 "$W/db/hold.db" "$1"; }
+G=$(hq "SELECT id FROM payouts WHERE partner_id='GROWTHLABS'")
+[ "$(hq "SELECT hold_reason FROM payouts WHERE id='$G'")" = "no payment details on file" ] && ok || fail "held without payment details"
+run "$PAYRUN" approve "$G" --config "$W/hold.yaml" --as bob
+expect_rc 65 "a held payout cannot be approved"
+cp "$W/in/partners.csv" "$W/in/hold-partners.csv"
+run "$PAYRUN" run close --period 2026-02 --config "$W/hold.yaml" --as alice
+expect_rc 0 "close again with payment details"
+[ "$(hq "SELECT coalesce(hold_reason, 'none') FROM payouts WHERE id='$G'")" = none ] && ok || fail "hold released"
+[ "$(hq "SELECT count(*) FROM audit_events WHERE entity_id='$G' AND action='payout.hold_released'")" = 1 ] && ok || fail "release audited"
+run "$PAYRUN" approve "$G" --config "$W/hold.yaml" --as bob
+expect_rc 0 "approvable once released"
+
+# deleting a payout carries its lines forward instead of losing them
+N=$(hq "SELECT id FROM payouts WHERE partner_id='NEXGEN'")
+run "$PAYRUN" payouts delete "$N" --config "$W/hold.yaml" --as alice
+expect_rc 0 "delete a pending commission payout"
+[ "$(hq "SELECT count(*) FROM commission_lines WHERE partner_id='NEXGEN' AND payout_id IS NULL AND carried_to='2026-03' AND carry_reason='payout deleted'")" = 3 ] && ok || fail "deleted payout's lines carried to the next period"
+
+# wiping the whole trail does not pass verification
+sqlite3 "$W/db/hold.db" "DELETE FROM audit_events; DELETE FROM audit_heads;"
+run "$PAYRUN" audit verify --config "$W/hold.yaml"
+expect_rc 65 "a wiped trail fails verification"
+expect_err "creation is not in the trail" "wipe reported"
+
 finish

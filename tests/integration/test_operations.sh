@@ -125,6 +125,7 @@ expect_rc 64 "bad amount refused"
 expect_err "1,000" "bad amount named"
 p payouts create --partner BRIGHTPATH --amount 5.00 --period 2026-02 --as alice
 expect_rc 65 "second manual payout for the same key refused"
+[ "$(q "SELECT approvals_required FROM payouts WHERE id='$MAN'")" = 2 ] && ok || fail "hand-made payout needs two approvals"
 p payouts update "$MAN" --amount 300.00 --notes "goodwill, raised" --as alice
 expect_rc 0 "update pending"
 [ "$(q "SELECT amount FROM payouts WHERE id='$MAN'")" = 30000 ] && ok || fail "amount updated"
@@ -135,6 +136,15 @@ SELF=$(q "SELECT id FROM payouts WHERE partner_id='OLDCO'")
 p approve "$SELF" --as alice2
 expect_rc 77 "creator cannot approve"
 expect_err "created payout" "creator refusal says why"
+# whoever types an amount cannot approve it, and it then needs two approvers
+p payouts update "$GROW" --amount 6900.00 --as alice2
+expect_rc 0 "amount edited by hand"
+[ "$(q "SELECT approvals_required FROM payouts WHERE id='$GROW'")" = 2 ] && ok || fail "edited amount needs two approvals"
+p approve "$GROW" --as alice2
+expect_rc 77 "the editor cannot approve"
+expect_err "set the amount of payout" "editor refusal says why"
+p payouts update "$GROW" --amount 6800.00 --as alice
+expect_rc 0 "amount put back"
 p payouts delete "$SELF" --as alice
 expect_rc 0 "delete pending"
 [ "$(q "SELECT count(*) FROM payouts WHERE id='$SELF'")" = 0 ] && ok || fail "deleted"
@@ -143,9 +153,9 @@ expect_rc 0 "delete pending"
 # bulk: one transaction, counts, skipped with why
 p approve --all-pending --as bob
 expect_rc 0 "bulk approve"
-expect_out "approved 4, waiting for more approvals 1, skipped 0" "bulk counts"
+expect_out "approved 2, waiting for more approvals 3, skipped 0" "bulk counts"
 p approve --all-pending --as bob
-expect_out "skipped 1" "bulk skips what bob already approved"
+expect_out "skipped 3" "bulk skips what bob already approved"
 expect_out "has already approved" "bulk skip says why"
 p mark-processing "$DATA" "$NEX" "$TECH" --as dave
 expect_rc 65 "mark-processing all or none"
@@ -153,6 +163,8 @@ expect_err "is pending_approval: cannot mark_processing" "the refused one is nam
 [ "$(q "SELECT count(*) FROM payouts WHERE status='processing'")" = 0 ] && ok || fail "nothing moved on refusal"
 p approve "$TECH" --as carol
 expect_rc 0 "TechStar second approval"
+p approve "$MAN" "$GROW" --as carol
+expect_out "approved 2, waiting for more approvals 0" "hand-set amounts approved by a second approver"
 
 # reject, mark-*, retry
 p reject "$MAN" --as bob

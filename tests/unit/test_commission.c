@@ -286,7 +286,7 @@ START_TEST(recalculation_is_audited_and_idempotent)
     /* Same lines again: nothing changes, no event. */
     long long events = q("SELECT count(*) FROM audit_events");
     begin_run("2026-02");
-    ck_assert_int_eq(store_period_reset(s, "2026-02", &err), 0);
+    ck_assert_int_eq(store_period_reset(s, "2026-02", 1, &err), 0);
     line("2026-02", "D1", "P1", 100000);
     line("2026-02", "D2", "P2", 200000);
     r = calc("2026-02", ROUND_HALF_EVEN, 0);
@@ -296,7 +296,7 @@ START_TEST(recalculation_is_audited_and_idempotent)
 
     /* P1 changes, P2 disappears: one recalculated, one deleted, audited. */
     begin_run("2026-02");
-    ck_assert_int_eq(store_period_reset(s, "2026-02", &err), 0);
+    ck_assert_int_eq(store_period_reset(s, "2026-02", 1, &err), 0);
     line("2026-02", "D1", "P1", 150000);
     r = calc("2026-02", ROUND_HALF_EVEN, 0);
     ck_assert_int_eq(r.payouts_updated, 1);
