@@ -172,9 +172,9 @@ static void free_plugin_dirs(plugin_dirs *pd)
 
 static const char *key_type_name(int t)
 {
-    static const char *const names[] = {NULL,    "string", "bool", "int", "money",
-                                        "rate",  "path",   "enum", "list"};
-    if (t < 1 || t > PAYRUN_KEY_LIST)
+    static const char *const names[] = {NULL,   "string", "bool", "int",  "money",
+                                        "rate", "output", "enum", "list", "input"};
+    if (t < 1 || t > PAYRUN_KEY_INPUT)
         return "unknown";
     return names[t];
 }

@@ -920,7 +920,7 @@ static int check_map(const config *c, const cfg_node *map, const struct payrun_c
                      const char *ctx, pr_err *err)
 {
     if (check_map_keys(c, map, keys, ctx, map->line, map->col,
-                       "check the spelling; run \"payrun plugins list\" to see each "
+                       "check the spelling; \"payrun plugins describe PLUGIN\" lists a "
                        "plugin's keys",
                        err))
         return -1;

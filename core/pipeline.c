@@ -1025,7 +1025,12 @@ static int input_digests(run_ctx *r, char **out, pr_err *err)
             snprintf(label, sizeof(label), "%s.%s", st->cs->stage, k->name);
             buf_json_str(&b, label);
             buf_puts(&b, ":{");
-            buf_json_kv(&b, "path", path);
+            /* The path as the config writes it (relative, {period}
+             * unexpanded): moving the installation changes no digest. */
+            {
+                const struct payrun_config_key *decl;
+                buf_json_kv(&b, "path", cfg_text(st, k->name, -1, NULL, &decl));
+            }
             buf_puts(&b, ",");
             buf_json_kv(&b, "sha256", hex);
             buf_puts(&b, "}");
@@ -1298,7 +1303,8 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
             pr_err_set(err, EXIT_DATAERR,
                        "period %s cannot be recalculated: the later period %s is already closed",
                        o->period, later);
-            pr_err_hint(err, "lines carried forward from %s were used by %s", o->period, later);
+            pr_err_hint(err, "%s's close may have used lines carried forward from %s; record "
+                             "a change as an adjustment (payrun payouts create)", later, o->period);
             goto rollback;
         }
     }
@@ -1352,9 +1358,9 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
 rollback:
     store_rollback(r.s);
 failed:
-    if (kept_outputs_exist(&r) && !o->dry_run)
-        fprintf(stderr, "payrun: %s %s failed: nothing was committed; rejected rows are listed "
-                        "in the rejects file under %s\n", o->pipeline, o->period, r.output_dir);
+    if (kept_outputs_exist(&r) && !o->dry_run && err->hint[0] == '\0')
+        pr_err_hint(err, "nothing was committed; the rejected rows are listed under %s",
+                    r.output_dir);
     finish_outputs(&r, 0, NULL);
     rc = -1;
 done:

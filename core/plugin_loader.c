@@ -40,8 +40,11 @@ static int check_owner_mode(const char *what, const char *path, const struct sta
     if (st->st_mode & (S_IWGRP | S_IWOTH)) {
         pr_err_set(err, EXIT_NOPERM, "refusing %s \"%s\": writable by %s", what, path,
                    (st->st_mode & S_IWOTH) ? "others" : "its group");
-        return pr_err_hint(err, "anyone who can write it can run code as you; fix with: chmod go-w %s",
-                           path);
+        if (strcmp(what, "plugin") == 0)
+            return pr_err_hint(err, "anyone who can write it can run code as you; fix with: "
+                                    "chmod go-w %s", path);
+        return pr_err_hint(err, "anyone who can write it can swap in code that runs as you; "
+                                "keep plugins in a directory only you (or root) can write");
     }
     return 0;
 }

@@ -18,9 +18,17 @@
  *  - struct payrun_host starts with its size and only ever grows at the end;
  *    a plugin checks host->size before calling a member added after the
  *    version it was written for (PAYRUN_HOST_HAS).
- *  - struct payrun_plugin starts with its size; the core reads only the
- *    members that size covers.
+ *  - struct payrun_plugin starts with its size and ABI version, which the
+ *    core reads first; a descriptor smaller than this ABI's struct is
+ *    refused. Members added later go at the end, and a newer core reads
+ *    them only when the size covers them.
  *  - Changing or removing anything already here bumps PAYRUN_ABI_VERSION.
+ *
+ * Lifetimes: strings a plugin hands to the core are copied before the call
+ * returns. Strings the core hands to a plugin from cfg_* and the batch
+ * getters live until the run ends; the payout views and audit events
+ * passed to callbacks (each_payout, each_audit_event, calculate) are valid
+ * only during that call.
  *
  * Money crosses this boundary as int64_t minor units of the batch currency
  * (cents for USD, yen for JPY); rates as int64_t millionths of a percent

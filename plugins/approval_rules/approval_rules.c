@@ -73,7 +73,7 @@ static int init(const struct payrun_host *host, payrun_stage *st, void **out)
         n = 2;
     if (n < MIN_APPROVALS || n > MAX_APPROVALS) {
         free(c);
-        return host->error(st, PAYRUN_ERR,
+        return host->error(st, PAYRUN_ERR_CONFIG,
                            "set approvals_required from 2 to 10; for a single approver, "
                            "leave two_approvals_from unset",
                            "approvals_required is %lld, but must be from %d to %d", (long long)n,

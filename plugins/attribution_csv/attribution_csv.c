@@ -1135,7 +1135,7 @@ static int init(const struct payrun_host *host, payrun_stage *st, void **ctx)
         host->cfg_path(st, "rejects", -1, NULL, &c->rejects_path) != PAYRUN_OK ||
         host->cfg_string(st, "on_reject", -1, NULL, &on_reject) != PAYRUN_OK) {
         free(c);
-        return host->error(st, PAYRUN_ERR, "set \"path\" and \"partners\" in the stage's "
+        return host->error(st, PAYRUN_ERR_CONFIG, "set \"path\" and \"partners\" in the stage's "
                            "\"with:\" block", "missing configuration");
     }
     c->skip_rejects = strcmp(on_reject, "skip") == 0;

@@ -408,7 +408,7 @@ static int run(void *p, payrun_stage *st)
 
     c->st = st;
     if (c->host->cfg_path(st, "path", -1, NULL, &c->path) != PAYRUN_OK || c->path == NULL)
-        return c->host->error(st, PAYRUN_ERR, "set \"path\" to a file name",
+        return c->host->error(st, PAYRUN_ERR_CONFIG, "set \"path\" to a file name",
                               "no audit file path configured");
     c->fd = open(c->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (c->fd < 0)

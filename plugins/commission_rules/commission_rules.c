@@ -122,18 +122,18 @@ static int read_rule(struct ctx *c, payrun_stage *st, int i, struct rule *r)
 
     if (h->cfg_string(st, "rules", i, "name", &name) != PAYRUN_OK || name == NULL ||
         name[0] == '\0')
-        return h->error(st, PAYRUN_ERR, "give every rule a name, e.g. name: gold-resellers",
+        return h->error(st, PAYRUN_ERR_CONFIG, "give every rule a name, e.g. name: gold-resellers",
                         "rule %d of \"rules\" has no name", i + 1);
     /* Commission lines trace to their rule by name alone, so two rules of
      * one name, or one called like the fallback, would make that trace lie. */
     if (strcmp(name, PARTNER_RATE_RULE) == 0)
-        return h->error(st, PAYRUN_ERR, "choose another name for this rule",
+        return h->error(st, PAYRUN_ERR_CONFIG, "choose another name for this rule",
                         "rule %d of \"rules\" is named \"%s\", which is reserved for lines "
                         "that no rule matches",
                         i + 1, name);
     for (int j = 0; j < i; j++)
         if (strcmp(c->rules[j].name, name) == 0)
-            return h->error(st, PAYRUN_ERR, "give each rule its own name",
+            return h->error(st, PAYRUN_ERR_CONFIG, "give each rule its own name",
                             "rules %d and %d of \"rules\" are both named \"%s\"", j + 1, i + 1,
                             name);
     r->name = dup_str(name);
@@ -141,7 +141,7 @@ static int read_rule(struct ctx *c, payrun_stage *st, int i, struct rule *r)
     if (r->name == NULL || r->count_name == NULL)
         return h->error(st, PAYRUN_ERR, NULL, "out of memory reading rule \"%s\"", name);
     if (h->cfg_rate(st, "rules", i, "rate", &r->rate) != PAYRUN_OK)
-        return h->error(st, PAYRUN_ERR, "add a rate, e.g. rate: \"12.5\"",
+        return h->error(st, PAYRUN_ERR_CONFIG, "add a rate, e.g. rate: \"12.5\"",
                         "rule \"%s\" has no rate", name);
     if (opt_field(c, st, i, "partner_type", &r->partner_type) != PAYRUN_OK ||
         opt_field(c, st, i, "partner_tier", &r->partner_tier) != PAYRUN_OK ||
@@ -172,14 +172,14 @@ static int init(const struct payrun_host *host, payrun_stage *st, void **out)
     } else if (strcmp(rounding, "half_up") == 0) {
         c->rounding = PAYRUN_ROUND_HALF_UP;
     } else {
-        host->error(st, PAYRUN_ERR, "write rounding: half_even or rounding: half_up",
+        host->error(st, PAYRUN_ERR_CONFIG, "write rounding: half_even or rounding: half_up",
                     "unknown rounding \"%s\"", rounding);
         goto fail;
     }
     if (host->cfg_money(st, "min_payout", -1, NULL, &c->min_payout) != PAYRUN_OK)
         c->min_payout = 0;
     if (c->min_payout < 0) {
-        host->error(st, PAYRUN_ERR, "write a min_payout of zero or more, e.g. \"100.00\"",
+        host->error(st, PAYRUN_ERR_CONFIG, "write a min_payout of zero or more, e.g. \"100.00\"",
                     "min_payout must not be negative");
         goto fail;
     }

@@ -194,7 +194,7 @@ static int csv_init(const struct payrun_host *host, payrun_stage *st, void **ctx
     c->host = host;
     if (host->cfg_path(st, "path", -1, NULL, &c->path) != PAYRUN_OK) {
         free(c);
-        return host->error(st, PAYRUN_ERR, "set `path` in the stage's `with:` block",
+        return host->error(st, PAYRUN_ERR_CONFIG, "set `path` in the stage's `with:` block",
                            "no output path");
     }
     *ctx = c;

@@ -439,7 +439,7 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
         return host->error(st, PAYRUN_ERR, NULL, "out of memory");
     c->host = host;
     if (host->cfg_string(st, "format", -1, NULL, &fmt) != PAYRUN_OK) {
-        host->error(st, PAYRUN_ERR, "add `format: ledger`, `hledger` or `beancount`",
+        host->error(st, PAYRUN_ERR_CONFIG, "add `format: ledger`, `hledger` or `beancount`",
                     "missing required key \"format\"");
         goto fail;
     }
@@ -448,12 +448,12 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
     if (c->fmt == 3) {
         char shown[128];
         quote_for_message(shown, sizeof(shown), fmt);
-        host->error(st, PAYRUN_ERR, "use ledger, hledger or beancount",
+        host->error(st, PAYRUN_ERR_CONFIG, "use ledger, hledger or beancount",
                     "unknown journal format \"%s\"", shown);
         goto fail;
     }
     if (host->cfg_path(st, "path", -1, NULL, &c->path) != PAYRUN_OK) {
-        host->error(st, PAYRUN_ERR, "add `path:` with the journal's file name",
+        host->error(st, PAYRUN_ERR_CONFIG, "add `path:` with the journal's file name",
                     "missing required key \"path\"");
         goto fail;
     }
@@ -466,7 +466,7 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
         check_account(c, st, "payable_account", c->payable) != PAYRUN_OK)
         goto fail;
     if (strcmp(c->expense, c->payable) == 0) {
-        host->error(st, PAYRUN_ERR, "name two different accounts",
+        host->error(st, PAYRUN_ERR_CONFIG, "name two different accounts",
                     "expense_account and payable_account are both \"%s\"", c->expense);
         goto fail;
     }
@@ -476,7 +476,7 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
         size_t le = strlen(c->expense), lp = strlen(c->payable);
         if ((strncmp(c->expense, c->payable, le) == 0 && c->payable[le] == ':') ||
             (strncmp(c->payable, c->expense, lp) == 0 && c->expense[lp] == ':')) {
-            host->error(st, PAYRUN_ERR, "pick two accounts where neither is under the other",
+            host->error(st, PAYRUN_ERR_CONFIG, "pick two accounts where neither is under the other",
                         "expense_account \"%s\" and payable_account \"%s\" are parent and "
                         "child; beancount's pedantic checks refuse postings to a parent account",
                         c->expense, c->payable);
