@@ -498,6 +498,19 @@ static int cmd_audit_list(cli *c)
     return EXIT_OK;
 }
 
+static int authorize_run(void *ud, unsigned role, pr_err *err)
+{
+    cli *c = ud;
+    char what[96];
+
+    snprintf(what, sizeof(what), "run the %s pipeline", c->run_pipeline);
+    if (resolve_actor(c, role, what) != 0) {
+        *err = c->err;
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_run(cli *c)
 {
     static const char usage[] =
@@ -506,7 +519,6 @@ static int cmd_run(cli *c)
     pipeline_opts o;
     plugin_dirs pd;
     int dry = 0, verbose = 0, rc;
-    char what[96];
 
     if (take_opt(c, "--period", &period) < 0)
         return usage_error(c, usage, "--period needs a value");
@@ -518,16 +530,15 @@ static int cmd_run(cli *c)
         return usage_error(c, usage, "run takes one pipeline name");
     if (period == NULL)
         return usage_error(c, usage, "run needs --period YYYY-MM");
-    snprintf(what, sizeof(what), "run the %s pipeline", c->argv[0]);
-    if (resolve_actor(c, strcmp(c->argv[0], "pay") == 0 || strcmp(c->argv[0], "settle") == 0
-                             ? ROLE_PAYER : ROLE_PREPARER, what) != 0)
-        return report(&c->err);
-    if (get_plugin_dirs(c, &pd) != 0)
+    if (load_config(c) != 0 || get_plugin_dirs(c, &pd) != 0)
         return report(&c->err);
     memset(&o, 0, sizeof(o));
     o.pipeline = c->argv[0];
     o.period = period;
-    o.actor = c->actor;
+    o.actor = c->actor; /* filled in by authorize_run before anything runs */
+    o.authorize = authorize_run;
+    o.authorize_ud = c;
+    c->run_pipeline = c->argv[0];
     o.dry_run = dry;
     o.verbose = verbose;
     o.out = stdout;
@@ -543,7 +554,8 @@ static const command commands[] = {
      "one period, in one transaction: everything commits or nothing does. A rerun\n"
      "with the same inputs and configuration changes nothing and says so. With\n"
      "--dry-run, everything runs and is then rolled back: nothing is written.\n"
-     "close needs the preparer role; pay and settle need the payer role."},
+     "A pipeline with a transition stage (pay, settle) needs the payer role; any\n"
+     "other (close) needs the preparer role."},
     {"payouts list", cmd_payouts_list,
      "payrun payouts list [--status S] [--partner P] [--period P] [--search TEXT] "
      "[--sort FIELD|-FIELD] [--limit N] [--format table|csv|json] --config FILE",

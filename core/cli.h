@@ -21,6 +21,7 @@ typedef struct cli {
     const char *config_path; /* --config or PAYRUN_CONFIG */
     const char *as;          /* --as NAME */
     char actor[65];          /* who is acting, once resolved */
+    const char *run_pipeline; /* `run`: the pipeline being authorized */
     int help;
     int argc;                /* the command's own arguments, options included */
     char **argv;

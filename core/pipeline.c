@@ -46,6 +46,8 @@ struct payrun_output {
     int closed;
     int discard;   /* written but never kept: a dry run, or a restore of a file
                     * that is already in place */
+    sha256_ctx hash;           /* of the bytes written, for the audit trail */
+    char digest[SHA256_HEX_LEN + 1]; /* set by output_close */
     payrun_stage *st;
     struct payrun_output *next;
 };
@@ -84,6 +86,12 @@ struct run_ctx {
      * that only puts back missing output files and forwards events. */
     enum { RUN_NORMAL, RUN_DRY, RUN_RESTORE } mode;
     int restored;
+    /* payouts listed in payment files by this run's exporters */
+    struct listing {
+        char payout_id[24];
+        struct payrun_output *o;
+    } *listed;
+    size_t n_listed, cap_listed;
     /* progress on a terminal: rows handed over by the current stage */
     int tty;
     int64_t progress;
@@ -484,6 +492,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
         free(o);
         return PAYRUN_ERR_IO;
     }
+    sha256_init(&o->hash);
     o->next = r->outputs;
     r->outputs = o;
     *out = o;
@@ -497,6 +506,7 @@ static int h_output_write(payrun_output *o, const void *data, size_t len)
     if (len > 0 && fwrite(data, 1, len, o->f) != len)
         return h_error(o->st, PAYRUN_ERR_IO, "check free disk space", "cannot write \"%s\": %s",
                        o->tmp, strerror(errno));
+    sha256_update(&o->hash, data, len);
     return PAYRUN_OK;
 }
 
@@ -507,6 +517,7 @@ static int h_output_close(payrun_output *o)
     if (o->closed)
         return PAYRUN_OK;
     o->closed = 1;
+    sha256_final_hex(&o->hash, o->digest);
     if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
         rc = errno;
     if (fclose(o->f) != 0 && rc == 0)
@@ -887,6 +898,156 @@ static int h_each_audit_event(payrun_stage *st, int64_t after_seq, payrun_event_
     return rc < 0 ? rc : PAYRUN_ERR;
 }
 
+/* ---- host: payment files and transitions -------------------------------- */
+
+static int h_output_list(payrun_output *o, const char *payout_id)
+{
+    run_ctx *r = o->st->run;
+    payout p;
+    int rc;
+
+    if (payout_id == NULL || strlen(payout_id) >= sizeof(r->listed[0].payout_id))
+        return h_error(o->st, PAYRUN_ERR, NULL, "output_list() needs a payout id");
+    rc = store_payout_get(r->s, payout_id, &p, r->err);
+    if (rc < 0)
+        return PAYRUN_ERR;
+    if (rc == 1 || strcmp(p.period, r->o->period) != 0)
+        return h_error(o->st, PAYRUN_ERR_STATE, NULL, "payout \"%s\" is not a payout of period "
+                       "%s", payout_id, r->o->period);
+    /* A payout in two bank files would be paid twice: never. */
+    for (size_t i = 0; i < r->n_listed; i++)
+        if (strcmp(r->listed[i].payout_id, payout_id) == 0)
+            return h_error(o->st, PAYRUN_ERR_STATE,
+                           "give each partner one set of payment details, or one bank file",
+                           "payout \"%s\" is already in \"%s\"; it cannot also go in \"%s\"",
+                           payout_id, r->listed[i].o->final, o->final);
+    if (r->n_listed == r->cap_listed) {
+        size_t nc = r->cap_listed ? r->cap_listed * 2 : 64;
+        struct listing *nl = realloc(r->listed, nc * sizeof(*nl));
+        if (nl == NULL)
+            return h_error(o->st, PAYRUN_ERR, NULL, "out of memory");
+        r->listed = nl;
+        r->cap_listed = nc;
+    }
+    snprintf(r->listed[r->n_listed].payout_id, sizeof(r->listed[0].payout_id), "%s", payout_id);
+    r->listed[r->n_listed++].o = o;
+    return PAYRUN_OK;
+}
+
+static int need_transition(payrun_stage *st, const char *what)
+{
+    if (st->lp->desc->kind != PAYRUN_KIND_TRANSITION)
+        return h_error(st, PAYRUN_ERR, NULL, "only transition plugins may %s", what);
+    return PAYRUN_OK;
+}
+
+static int h_move_listed(payrun_stage *st, int move, int64_t *moved)
+{
+    run_ctx *r = st->run;
+    buf extra;
+    int rc = PAYRUN_OK;
+
+    *moved = 0;
+    if (need_transition(st, "move payouts") != PAYRUN_OK)
+        return PAYRUN_ERR;
+    if (move != PAYRUN_MOVE_MARK_PROCESSING)
+        return h_error(st, PAYRUN_ERR, NULL, "move_listed() only marks payouts processing");
+    buf_init(&extra);
+    for (size_t i = 0; i < r->n_listed && rc == PAYRUN_OK; i++) {
+        struct payrun_output *o = r->listed[i].o;
+        const char *base = strrchr(o->final, '/');
+        if (!o->closed) {
+            rc = h_error(st, PAYRUN_ERR, NULL, "\"%s\" is still open; a payment file must be "
+                         "complete before its payouts move", o->final);
+            break;
+        }
+        buf_reset(&extra);
+        buf_json_kv(&extra, "file", base ? base + 1 : o->final);
+        buf_puts(&extra, ",");
+        buf_json_kv(&extra, "sha256", o->digest);
+        if (extra.oom) {
+            rc = h_error(st, PAYRUN_ERR, NULL, "out of memory");
+            break;
+        }
+        if (store_payout_move_ex(r->s, r->listed[i].payout_id, MOVE_MARK_PROCESSING, r->o->actor,
+                                 r->clock, NULL, NULL, extra.data, r->err) != 0) {
+            char label[160], msg[sizeof(r->err->msg)];
+            stage_label(st, label, sizeof(label));
+            memcpy(msg, r->err->msg, sizeof(msg));
+            pr_err_set(r->err, r->err->code ? r->err->code : EXIT_DATAERR, "%s: %s", label, msg);
+            rc = PAYRUN_ERR_STATE;
+            break;
+        }
+        (*moved)++;
+    }
+    buf_free(&extra);
+    return rc;
+}
+
+static int h_payout_move(payrun_stage *st, const char *payout_id, int move, const char *detail,
+                         char *why, size_t why_len)
+{
+    run_ctx *r = st->run;
+    payout p;
+    payout_status to, target;
+    payout_move m;
+    const char *have;
+    pr_err e = {0};
+    int rc;
+
+    if (need_transition(st, "move payouts") != PAYRUN_OK)
+        return PAYRUN_ERR;
+    if (move == PAYRUN_MOVE_MARK_PAID) {
+        m = MOVE_MARK_PAID;
+        target = STATUS_PAID;
+    } else if (move == PAYRUN_MOVE_MARK_FAILED) {
+        m = MOVE_MARK_FAILED;
+        target = STATUS_FAILED;
+    } else {
+        return h_error(st, PAYRUN_ERR, NULL, "payout_move() takes mark_paid or mark_failed");
+    }
+    if (detail == NULL || detail[0] == '\0') {
+        snprintf(why, why_len, "%s", m == MOVE_MARK_PAID ? "a paid line needs a reference"
+                                                         : "a failed line needs a reason");
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strlen(detail) > (m == MOVE_MARK_PAID ? 128u : 256u)) {
+        snprintf(why, why_len, "the %s is longer than %s characters",
+                 m == MOVE_MARK_PAID ? "reference" : "reason", m == MOVE_MARK_PAID ? "128" : "256");
+        return PAYRUN_ERR_INPUT;
+    }
+    rc = store_payout_get(r->s, payout_id, &p, r->err);
+    if (rc < 0)
+        return PAYRUN_ERR;
+    if (rc == 1) {
+        snprintf(why, why_len, "payout \"%s\" not found in org \"%s\"", payout_id, r->cfg->org);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(p.period, r->o->period) != 0) {
+        snprintf(why, why_len, "payout \"%s\" belongs to period %s, not %s", payout_id, p.period,
+                 r->o->period);
+        return PAYRUN_ERR_INPUT;
+    }
+    /* The same answer applied twice changes nothing. */
+    have = target == STATUS_PAID ? p.reference : p.failed_reason;
+    if (p.status == target && strcmp(have, detail) == 0)
+        return PAYRUN_SKIPPED;
+    if (state_move(payout_id, p.status, m, &to, &e) != 0) {
+        snprintf(why, why_len, "%s", e.msg);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (p.status != STATUS_PROCESSING) {
+        /* approved -> paid is a move of its own (paid outside a bank
+         * file); a bank's answer is only about what was sent to it. */
+        snprintf(why, why_len, "payout \"%s\" is %s, not processing: it was not sent to the "
+                 "bank", payout_id, status_name(p.status));
+        return PAYRUN_ERR_INPUT;
+    }
+    if (store_payout_move(r->s, payout_id, m, r->o->actor, r->clock, detail, NULL, r->err) != 0)
+        return PAYRUN_ERR;
+    return PAYRUN_OK;
+}
+
 static const struct payrun_host host_table = {
     .size = sizeof(struct payrun_host),
     .abi_version = PAYRUN_ABI_VERSION,
@@ -917,6 +1078,9 @@ static const struct payrun_host host_table = {
     .each_payout = h_each_payout,
     .decide = h_decide,
     .each_audit_event = h_each_audit_event,
+    .output_list = h_output_list,
+    .move_listed = h_move_listed,
+    .payout_move = h_payout_move,
 };
 
 /* ---- digests -------------------------------------------------------------- */
@@ -1151,6 +1315,7 @@ static void free_run(run_ctx *r)
         free(r->strings[i]);
     free(r->strings);
     free(r->output_dir);
+    free(r->listed);
     store_close(r->s);
 }
 
@@ -1257,6 +1422,13 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     }
     importing = has_kind(&r, PAYRUN_KIND_IMPORTER);
     computing = importing || has_kind(&r, PAYRUN_KIND_CALCULATOR);
+    /* What a pipeline does decides who may run it: moving payouts to and
+     * from the bank is a payer's job, the rest a preparer's. */
+    if (o->authorize &&
+        o->authorize(o->authorize_ud, has_kind(&r, PAYRUN_KIND_TRANSITION) ? ROLE_PAYER
+                                                                           : ROLE_PREPARER,
+                     err) != 0)
+        goto done;
 
     /* 2. digests; a dry run against a database that does not exist yet
      * works on an empty one in memory rather than creating the file */

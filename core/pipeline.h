@@ -25,6 +25,11 @@ typedef struct pipeline_opts {
     int dry_run;
     int verbose;          /* show the plugins' info lines */
     FILE *out;            /* where the summary goes (stdout) */
+    /* Called once the plugins are loaded with the role the pipeline needs
+     * (ROLE_PAYER when it has a transition stage, else ROLE_PREPARER);
+     * non-zero refuses the run with *err set. NULL: no check. */
+    int (*authorize)(void *ud, unsigned role, pr_err *err);
+    void *authorize_ud;
 } pipeline_opts;
 
 int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dirs,

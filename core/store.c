@@ -1005,6 +1005,13 @@ static const struct {
 int store_payout_move(store *s, const char *id, payout_move move, const char *actor,
                       const char *at, const char *detail, const char *rule, pr_err *err)
 {
+    return store_payout_move_ex(s, id, move, actor, at, detail, rule, NULL, err);
+}
+
+int store_payout_move_ex(store *s, const char *id, payout_move move, const char *actor,
+                         const char *at, const char *detail, const char *rule,
+                         const char *extra_json, pr_err *err)
+{
     sqlite3_stmt *st;
     payout p;
     payout_status to;
@@ -1096,6 +1103,10 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
     if (rule && rule[0]) {
         buf_puts(&meta, ",");
         buf_json_kv(&meta, "rule", rule);
+    }
+    if (extra_json && extra_json[0]) {
+        buf_puts(&meta, ",");
+        buf_puts(&meta, extra_json);
     }
     buf_puts(&meta, "}");
     m = buf_take(&meta);
@@ -1830,7 +1841,9 @@ int store_payout_views(store *s, const char *period, int commission_only, store_
                 "  AND c.payout_id = p.id),"
                 " (SELECT q.amount FROM payouts q WHERE q.org = p.org AND q.partner_id ="
                 "  p.partner_id AND q.period < p.period ORDER BY q.period DESC LIMIT 1),"
-                " p.kind"
+                " p.kind, coalesce(pa.routing_number, ''), coalesce(pa.account_number, ''),"
+                " coalesce(pa.iban, ''), coalesce(pa.bic, ''), coalesce(pa.account_name, ''),"
+                " pa.email"
                 " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id"
                 " WHERE p.org = ?1 AND p.period = ?2 AND (?3 = 0 OR p.kind = 'commission')"
                 " ORDER BY p.partner_id, p.kind",
@@ -1867,6 +1880,13 @@ int store_payout_views(store *s, const char *period, int commission_only, store_
         v.lines = sqlite3_column_int64(st, 21);
         v.has_previous = sqlite3_column_type(st, 22) != SQLITE_NULL;
         v.previous_amount = sqlite3_column_int64(st, 22);
+        v.kind = col_text(st, 23);
+        v.routing_number = col_text(st, 24);
+        v.account_number = col_text(st, 25);
+        v.iban = col_text(st, 26);
+        v.bic = col_text(st, 27);
+        v.account_name = col_text(st, 28);
+        v.partner_email = col_text(st, 29);
         ret = cb(ud, &v);
         if (ret != 0)
             break;

@@ -115,6 +115,11 @@ int store_payout_get(store *s, const char *id, payout *out, pr_err *err);
  */
 int store_payout_move(store *s, const char *id, payout_move move, const char *actor,
                       const char *at, const char *detail, const char *rule, pr_err *err);
+/* The same, with more members for the audit event's metadata
+ * (`extra_json`: `"key":value,...` without braces, or NULL). */
+int store_payout_move_ex(store *s, const char *id, payout_move move, const char *actor,
+                         const char *at, const char *detail, const char *rule,
+                         const char *extra_json, pr_err *err);
 /* Edit amount (when has_amount) and/or notes (when notes != NULL). */
 int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
                       const char *notes, const char *actor, const char *at, pr_err *err);

@@ -210,6 +210,14 @@ struct payrun_payout_view {
     int64_t lines;           /* commission lines of this payout */
     int has_previous;        /* the partner has a payout in an earlier period */
     int64_t previous_amount; /* the latest such payout's amount */
+    const char *kind;        /* "commission" (from a close) or "manual" */
+    /* The partner's payment details, "" when not on file. */
+    const char *routing_number; /* US ABA routing number, 9 digits */
+    const char *account_number;
+    const char *iban;
+    const char *bic;
+    const char *account_name;
+    const char *partner_email;
 };
 
 typedef int (*payrun_payout_fn)(void *ud, const struct payrun_payout_view *p);
@@ -237,6 +245,13 @@ struct payrun_audit_event {
 };
 
 typedef int (*payrun_event_fn)(void *ud, const struct payrun_audit_event *e);
+
+/* Moves a transition plugin may ask for (SPEC section 2). */
+enum payrun_move {
+    PAYRUN_MOVE_MARK_PROCESSING = 1, /* approved -> processing (put in a bank file) */
+    PAYRUN_MOVE_MARK_PAID = 2,       /* processing -> paid; detail: bank reference */
+    PAYRUN_MOVE_MARK_FAILED = 3      /* processing -> failed; detail: the bank's reason */
+};
 
 /* An output file being written. */
 typedef struct payrun_output payrun_output;
@@ -354,6 +369,28 @@ struct payrun_host {
     /* Audit sinks (run after the commit): the org's events after `after_seq`. */
     int (*each_audit_event)(payrun_stage *st, int64_t after_seq, payrun_event_fn fn,
                             void *ud);
+
+    /*
+     * Payment files. An exporter that writes a payout into a bank file
+     * lists it against that output; a payout can be listed by one output
+     * of a run only (a second listing is refused, so no payout is ever in
+     * two bank files). Returns PAYRUN_OK or a reported failure.
+     */
+    int (*output_list)(payrun_output *o, const char *payout_id);
+
+    /*
+     * Transitions. move_listed applies `move` (PAYRUN_MOVE_MARK_PROCESSING)
+     * to every payout listed by this run's outputs, each audited with the
+     * output's file name and SHA-256; *moved says how many. payout_move
+     * applies one move from a bank's answer: PAYRUN_OK; PAYRUN_SKIPPED when
+     * the payout already stands where the move would put it, with the same
+     * reference or reason (a result file applied twice changes nothing); or
+     * PAYRUN_ERR_INPUT with the reason in why[] (unknown payout, not in
+     * processing, ...). Only transition plugins may call these.
+     */
+    int (*move_listed)(payrun_stage *st, int move, int64_t *moved);
+    int (*payout_move)(payrun_stage *st, const char *payout_id, int move, const char *detail,
+                       char *why, size_t why_len);
 };
 
 /* True when the core's host table has member `m` (added in a later ABI). */

@@ -23,6 +23,7 @@ struct payrun_stage {
 struct payrun_output {
     FILE *f;
     fake_host *fh;
+    int index; /* into fh->outputs[] */
 };
 
 static fake_host *FH(payrun_stage *st)
@@ -246,6 +247,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags, pay
         free(o);
         return h_error(st, PAYRUN_ERR_IO, NULL, "cannot create \"%s\"", full);
     }
+    o->index = fh->n_outputs;
     if (fh->n_outputs < 16) {
         snprintf(fh->outputs[fh->n_outputs], PATH_MAX, "%s", full);
         fh->output_flags[fh->n_outputs++] = flags;
@@ -368,6 +370,60 @@ static int h_each_audit_event(payrun_stage *st, int64_t after_seq, payrun_event_
     return PAYRUN_OK;
 }
 
+static int h_output_list(payrun_output *o, const char *payout_id)
+{
+    fake_host *fh = o->fh;
+    for (int i = 0; i < fh->n_listed; i++)
+        if (strcmp(fh->listed[i], payout_id) == 0)
+            return PAYRUN_ERR; /* the real core refuses a second listing too */
+    if (fh->n_listed >= FH_MAX)
+        return PAYRUN_ERR;
+    snprintf(fh->listed[fh->n_listed], sizeof(fh->listed[0]), "%s", payout_id);
+    fh->listed_output[fh->n_listed++] = o->index;
+    return PAYRUN_OK;
+}
+
+static int h_move_listed(payrun_stage *st, int move, int64_t *moved)
+{
+    fake_host *fh = FH(st);
+    fh->listed_move = move;
+    *moved = fh->n_listed;
+    return PAYRUN_OK;
+}
+
+/* Apply a bank answer to fh->payouts[] (their status strings must point
+ * at writable storage the test owns, or at literals it replaces). */
+static int h_payout_move(payrun_stage *st, const char *payout_id, int move, const char *detail,
+                         char *why, size_t why_len)
+{
+    fake_host *fh = FH(st);
+    struct payrun_payout_view *p = NULL;
+    const char *target = move == PAYRUN_MOVE_MARK_PAID ? "paid"
+                         : move == PAYRUN_MOVE_MARK_FAILED ? "failed" : "processing";
+
+    for (size_t i = 0; i < fh->n_payouts; i++)
+        if (strcmp(fh->payouts[i].id, payout_id) == 0)
+            p = &fh->payouts[i];
+    if (p == NULL) {
+        snprintf(why, why_len, "payout \"%s\" not found", payout_id);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (strcmp(p->status, target) == 0 && strcmp(p->reference, detail ? detail : "") == 0)
+        return PAYRUN_SKIPPED;
+    if (strcmp(p->status, "processing") != 0) {
+        snprintf(why, why_len, "payout \"%s\" is %s, not processing", payout_id, p->status);
+        return PAYRUN_ERR_INPUT;
+    }
+    if (fh->n_moves >= FH_MAX)
+        return PAYRUN_ERR;
+    snprintf(fh->moved_ids[fh->n_moves], sizeof(fh->moved_ids[0]), "%s", payout_id);
+    snprintf(fh->move_details[fh->n_moves], sizeof(fh->move_details[0]), "%s",
+             detail ? detail : "");
+    fh->moves[fh->n_moves++] = move;
+    p->status = target;
+    return PAYRUN_OK;
+}
+
 void fh_init(fake_host *fh)
 {
     const char *base = getenv("TMPDIR");
@@ -412,6 +468,9 @@ void fh_init(fake_host *fh)
     h->each_payout = h_each_payout;
     h->decide = h_decide;
     h->each_audit_event = h_each_audit_event;
+    h->output_list = h_output_list;
+    h->move_listed = h_move_listed;
+    h->payout_move = h_payout_move;
 }
 
 void fh_cleanup(fake_host *fh)

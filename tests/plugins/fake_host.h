@@ -79,6 +79,15 @@ typedef struct fake_host {
     int n_outputs;
     char outputs[16][PATH_MAX];
     unsigned output_flags[16];
+    /* payment files: payouts listed per output, moves asked for */
+    int n_listed;
+    char listed[FH_MAX][32];
+    int listed_output[FH_MAX];     /* index into outputs[] */
+    int listed_move;               /* the move move_listed was asked for */
+    int n_moves;
+    char moved_ids[FH_MAX][32];
+    int moves[FH_MAX];
+    char move_details[FH_MAX][129];
 } fake_host;
 
 /* Initialise with a fresh temp dir and org acme, period 2026-02, USD. */
