@@ -237,6 +237,10 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
         n = (size_t)(close - name);
         if (n == 3 && memcmp(name, "org", 3) == 0) {
             sb_puts(o, org != NULL ? org : "{org}");
+        } else if (n == 3 && memcmp(name, "run", 3) == 0 && mode != TMPL_NO_PERIOD) {
+            /* The run's number is known only when a run starts: output
+             * paths keep {run} and the runner fills it in. */
+            sb_puts(o, "{run}");
         } else if (n == 6 && memcmp(name, "period", 6) == 0) {
             if (mode == TMPL_NO_PERIOD) {
                 pr_err_set(err, EXIT_CONFIG,
@@ -257,7 +261,7 @@ static int tmpl_expand(const char *tmpl, const char *what, const char *org,
         } else {
             pr_err_set(err, EXIT_CONFIG,
                        "unknown placeholder \"{%.*s}\" in \"%s\"; "
-                       "allowed placeholders: {org}, {period}",
+                       "allowed placeholders: {org}, {period}, and {run} in output paths",
                        (int)(n > 64 ? 64 : n), name, tmpl);
             pr_err_hint(err, "use {org} or {period}, or remove the braces");
             goto fail;

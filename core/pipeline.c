@@ -205,6 +205,8 @@ static const char *h_currency(payrun_stage *st) { return st->run->cfg->currency-
 static int h_exponent(payrun_stage *st) { return st->run->cfg->currency->exponent; }
 static const char *h_clock(payrun_stage *st) { return st->run->clock; }
 
+static char *fill_run(const run_ctx *r, char *path);
+
 /* ---- host: configuration ------------------------------------------------ */
 
 static const struct payrun_config_key *find_key(const struct payrun_config_key *k,
@@ -328,7 +330,7 @@ static int h_cfg_path(payrun_stage *st, const char *key, int idx, const char *fi
                            k->type == PAYRUN_KEY_INPUT ? st->run->cfg->dir : st->run->output_dir,
                            &path, &e) != 0)
         return h_error(st, PAYRUN_ERR_CONFIG, e.hint, "%s", e.msg);
-    *out = keep(st->run, path);
+    *out = keep(st->run, fill_run(st->run, path));
     return *out ? PAYRUN_OK : PAYRUN_ERR;
 }
 
@@ -416,6 +418,24 @@ static int mkdirs(const char *path, pr_err *err)
     return 0;
 }
 
+/* Replace {run} in an expanded output path with the run's number, so a
+ * payment file of each pay run has a name of its own. */
+static char *fill_run(const run_ctx *r, char *path)
+{
+    char *at = path ? strstr(path, "{run}") : NULL;
+    buf b;
+
+    if (at == NULL)
+        return path;
+    buf_init(&b);
+    buf_append(&b, path, (size_t)(at - path));
+    buf_printf(&b, "%lld", (long long)r->run_id);
+    buf_puts(&b, at + 5);
+    free(path);
+    path = buf_take(&b);
+    return fill_run(r, path);
+}
+
 static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
                          payrun_output **out)
 {
@@ -428,6 +448,8 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
 
     if (config_expand_path(r->cfg, path, r->o->period, r->output_dir, &final, &e) != 0)
         return h_error(st, PAYRUN_ERR_CONFIG, e.hint, "%s", e.msg);
+    if ((final = fill_run(r, final)) == NULL)
+        return h_error(st, PAYRUN_ERR, NULL, "out of memory");
     for (o = r->outputs; o; o = o->next) {
         if (strcmp(o->final, final) == 0) {
             h_error(st, PAYRUN_ERR_CONFIG, "give each output of a pipeline its own path",
