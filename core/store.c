@@ -355,6 +355,7 @@ int store_open(const char *path, const char *org, int64_t busy_timeout_ms,
     sqlite3_busy_timeout(s->db, (int)busy_timeout_ms);
     if (exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
         exec(s, "PRAGMA synchronous = FULL", err) != 0 ||
+        exec(s, "PRAGMA cache_size = -32768", err) != 0 ||
         exec(s, "PRAGMA foreign_keys = ON", err) != 0)
         goto fail;
     if (migrate(s, err) != 0)

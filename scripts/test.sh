@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
+# achkit, the independent NACHA validator the bank-file tests run, from the
+# npm registry into the build tree (once).
+achkit_dir=build/tools/achkit
+if [ ! -f "$achkit_dir/node_modules/achkit/package.json" ]; then
+  npm install --prefix "$achkit_dir" --no-audit --no-fund --loglevel=error achkit@0.2.0 >/dev/null
+fi
+export ACHKIT_DIR="$PWD/$achkit_dir"
+
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 
