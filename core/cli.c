@@ -570,18 +570,21 @@ static const command commands[] = {
      "payrun payouts create --partner P --amount X --period YYYY-MM [--notes TEXT] "
      "--config FILE",
      "Create a payout by hand (one manual payout per partner and period), pending\n"
-     "approval. Needs the preparer role."},
+     "approval by two approvers other than you. Needs the preparer role."},
     {"payouts update", cmd_payouts_update,
      "payrun payouts update ID [--amount X] [--notes TEXT] --config FILE",
-     "Change the amount or notes of a payout still pending approval; a changed amount\n"
-     "clears the approvals it had. Audited with before and after. Needs preparer."},
+     "Change the amount or notes of a payout still pending approval. A changed amount\n"
+     "clears the approvals it had, then needs two approvers, neither of them you.\n"
+     "Audited with before and after. Needs the preparer role."},
     {"payouts delete", cmd_payouts_delete, "payrun payouts delete ID --config FILE",
      "Delete a payout still pending approval; audited. Needs the preparer role."},
     {"approve", cmd_approve, "payrun approve ID... | --all-pending [--period YYYY-MM] --config FILE",
      "Record your approval of each payout; one that has all the approvals it requires\n"
      "moves to approved. One transaction. You cannot approve a payout twice, one you\n"
-     "created, or one from a run you started; those are skipped with the reason. Exit\n"
-     "65 or 77 if a payout named on the command line was skipped. Needs approver."},
+     "created or whose amount you typed, or one from a run you started; those are\n"
+     "skipped with the reason. A payout whose amount was typed by hand needs two\n"
+     "approvers. Exit 65 or 77 if a payout named on the command line was skipped.\n"
+     "Needs the approver role."},
     {"reject", cmd_reject, "payrun reject ID --reason TEXT --config FILE",
      "Reject a payout pending approval, with the reason. Needs the approver role."},
     {"mark-processing", cmd_mark_processing, "payrun mark-processing ID... --config FILE",

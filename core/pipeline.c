@@ -3,19 +3,24 @@
  *
  * The order of a run, and why:
  *  1. Load every plugin and check every `with:` block, so a typo in the
- *     last stage fails before the first stage has done anything.
- *  2. Digest the pipeline's configuration and its input files. A rerun
+ *     last stage fails before the first stage has done anything; then ask
+ *     whether the actor may run it (a transition stage needs a payer).
+ *  2. Digest the pipeline's configuration (plugins' versions and files
+ *     included) and its input files.
+ *  3. BEGIN IMMEDIATE. For a pipeline that imports or calculates: a rerun
  *     whose digests equal the last committed run's has nothing to do and
- *     says so, so a scheduler may rerun freely.
- *  3. BEGIN IMMEDIATE, then, for an importing pipeline, refuse if the
- *     period has payouts past pending_approval or a later period has been
- *     closed (recalculating would rewrite what was already acted on), and
- *     otherwise forget the period's previous lines.
+ *     says so (it only puts back missing output files and forwards
+ *     pending audit events), so a scheduler may rerun freely; otherwise
+ *     refuse if the period has payouts past pending_approval or a later
+ *     period has been closed, and forget the period's previous lines.
+ *     These checks are inside the transaction, so identical runs started
+ *     together see each other's commit.
  *  4. Run the stages. Plugins change the batch only through the host
  *     functions below, which go through the store (and so through the
  *     state machine and the audit trail).
  *  5. Record the run and commit; then rename the output files into place
- *     and run the audit sinks. A dry run rolls back instead.
+ *     and run the audit sinks. A dry run rolls back instead and keeps no
+ *     file.
  */
 #include "pipeline.h"
 
@@ -849,10 +854,11 @@ static int h_decide(payrun_stage *st, const char *payout_id, int decision, int a
     rc = store_payout_get(r->s, payout_id, &p, r->err);
     if (rc < 0)
         return PAYRUN_ERR;
-    if (rc == 1 || strcmp(p.period, r->o->period) != 0 || p.kind != PAYOUT_KIND_COMMISSION)
+    if (rc == 1 || strcmp(p.period, r->o->period) != 0 || p.kind != PAYOUT_KIND_COMMISSION ||
+        p.amount_set_by[0])
         return h_error(st, PAYRUN_ERR_STATE, NULL, "rule \"%s\" decided about payout \"%s\", "
-                       "which is not a commission payout of period %s", rule, payout_id,
-                       r->o->period);
+                       "which is not a computed commission payout of period %s", rule,
+                       payout_id, r->o->period);
     switch (decision) {
     case PAYRUN_DECIDE_APPROVE:
         rc = store_payout_move(r->s, payout_id, MOVE_APPROVE, r->o->actor, r->clock, NULL, rule,

@@ -1508,7 +1508,7 @@ int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr
                 "       SELECT c.partner_id, 1, c.id, a.deal_id, coalesce(a.product_line, ''),"
                 "       a.attributed_amount, c.rate, c.rule, c.exact FROM commission_lines c"
                 "       JOIN attribution_lines a ON a.id = c.attribution_line_id"
-                "       WHERE c.org = ?1 AND c.payout_id IS NULL AND c.carried_to = ?2) r"
+                "       WHERE c.org = ?1 AND c.payout_id IS NULL AND c.carried_to <= ?2) r"
                 " JOIN partners p ON p.org = ?1 AND p.partner_id = r.partner_id"
                 " ORDER BY r.partner_id, r.carried DESC, r.id",
                 err) != 0)
@@ -1846,7 +1846,8 @@ int store_payout_views(store *s, const char *period, int commission_only, store_
                 " coalesce(pa.iban, ''), coalesce(pa.bic, ''), coalesce(pa.account_name, ''),"
                 " pa.email"
                 " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id"
-                " WHERE p.org = ?1 AND p.period = ?2 AND (?3 = 0 OR p.kind = 'commission')"
+                " WHERE p.org = ?1 AND p.period = ?2 AND (?3 = 0 OR (p.kind = 'commission'"
+                "   AND p.amount_set_by IS NULL))"
                 " ORDER BY p.partner_id, p.kind",
                 err) != 0)
         return -1;

@@ -199,7 +199,10 @@ typedef struct calc_row {
     const char *exact;    /* carried only: decimal text */
 } calc_row;
 typedef int (*store_calc_cb)(void *ud, const calc_row *r);
-/* Walk the period's rows ordered by partner, then carried first, then id. */
+/* Walk the period's rows ordered by partner, then carried first, then id.
+ * Carried rows are those waiting for this period or an earlier one (a line
+ * carried to a period closed before it was carried is picked up by the
+ * next close, never stranded). */
 int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr_err *err);
 
 /* Insert the commission line of attribution line `attr_id`. payout_id NULL
@@ -240,7 +243,8 @@ int store_release_stale_holds(store *s, const char *period, int64_t run_id, cons
 struct payrun_payout_view;
 typedef int (*store_view_cb)(void *ud, const struct payrun_payout_view *v);
 /* The period's payouts as approvers and exporters see them, by partner;
- * only those a close computed when `commission_only`. */
+ * with `commission_only`, only those a close computed and nobody has
+ * re-typed (approval rules never decide about an amount a person set). */
 int store_payout_views(store *s, const char *period, int commission_only, store_view_cb cb,
                        void *ud, pr_err *err);
 

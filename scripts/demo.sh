@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build payrun, and
-# run the demo period close. It reproduces the original product's demo:
+# run the demo period close. It ends with the demo's five payouts:
 # five payouts, 49,000.00 in all, in their statuses. The demo starts from
 # an empty database (var/) and output directory (out/) each time.
 set -euo pipefail

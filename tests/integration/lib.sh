@@ -6,7 +6,7 @@ set -u
 : "${SRC:?SRC must name the source tree}"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/payrun-it-XXXXXX")
-trap 'rm -rf "$T"' EXIT
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$T"' EXIT
 passed=0
 failed=0
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_close.sh: `payrun run close` end to end with the shipped plugins on
-# the demo samples: the original product's figures, byte-identical reruns,
+# the demo samples: the demo's figures, byte-identical reruns,
 # rejects that change nothing, dry runs, recalculation while pending, the
 # refusal once a payout has moved on, roles, the journal checked by
 # hledger, and the audit trail forwarded and verified.
@@ -196,6 +196,32 @@ run "$PAYRUN" run close --period 2026-03 --config "$W/dry.yaml" --as alice --dry
 expect_rc 65 "dry run with rejects fails"
 [ ! -e "$W/db/dry.db" ] && ok || fail "a dry run creates no database"
 [ ! -e "$W/out-dry" ] && ok || fail "a dry run creates no output directory"
+
+# a payout deleted after the next period was closed: its lines are not
+# stranded, the next close picks them up
+D=$(q "SELECT id FROM payouts WHERE partner_id='DATAPIPE' AND period='2026-01'")
+run "$PAYRUN" payouts delete "$D" --config "$cfg" --as alice
+expect_rc 0 "delete a January payout after February's close"
+run "$PAYRUN" run close --period 2026-04 --config "$cfg" --as alice
+expect_rc 0 "close April"
+[ "$(q "SELECT count(*) FROM commission_lines c JOIN payouts p ON p.id = c.payout_id WHERE p.period='2026-04' AND p.partner_id='DATAPIPE' AND c.period='2026-01'")" = 2 ] && ok || fail "January's lines paid in April"
+[ "$(q "SELECT count(*) FROM commission_lines WHERE payout_id IS NULL AND carried_to < '2026-05'")" = 0 ] && ok || fail "no line left behind"
+
+# approval rules never decide about an amount a person typed
+cat >>"$cfg" <<'YAML'
+  reapprove:
+    - stage: approvals
+      plugin: approval_rules
+      with: { auto_approve_below: "1000000.00" }
+YAML
+G=$(q "SELECT id FROM payouts WHERE partner_id='GROWTHLABS' AND period='2026-04'")
+N=$(q "SELECT id FROM payouts WHERE partner_id='NEXGEN' AND period='2026-04'")
+run "$PAYRUN" payouts update "$G" --amount 500.00 --config "$cfg" --as alice
+expect_rc 0 "type an amount by hand"
+run "$PAYRUN" run reapprove --period 2026-04 --config "$cfg" --as alice
+expect_rc 0 "an approval-only pipeline"
+[ "$(q "SELECT status FROM payouts WHERE id='$N'")" = approved ] && ok || fail "a computed payout is approved by the rule"
+[ "$(q "SELECT status || '/' || approvals_required FROM payouts WHERE id='$G'")" = "pending_approval/2" ] && ok || fail "the typed amount is left to two people"
 
 # holds are released when the rule no longer holds
 write_config "$W/hold.yaml" '{ hold_without_payment_details: true }'
