@@ -1,11 +1,15 @@
 /*
- * export_ledger.c: the accrual journal of the period close, in ledger,
- * hledger or beancount syntax (SPEC 5, 7).
+ * export_ledger.c: the accrual and payment journals of the payouts, in
+ * ledger, hledger or beancount syntax (SPEC 5, 7).
  *
- * Every payout of the period that was not rejected becomes one transaction
- * dated the last day of the period, debiting the commission expense and
- * crediting the commissions payable for the payout amount; the partner is
- * the payee and the payout and partner ids ride along as metadata. The
+ * Accrual journal: every payout of the period that was not rejected becomes
+ * one transaction dated the last day of the period, debiting the commission
+ * expense and crediting the commissions payable for the payout amount; the
+ * partner is the payee and the payout and partner ids ride along as
+ * metadata. Payment journal: every paid payout of the period becomes one
+ * transaction dated the day it was paid, debiting the payable and crediting
+ * the bank, with the bank's reference as code and metadata; together the
+ * two leave the payable at what is still owed. The
  * journal is written to pass each tool's strictest check, so it declares
  * everything it uses: the commodity, both accounts, every payee and every
  * metadata tag (ledger --pedantic --explicit --check-payees; hledger check
@@ -37,7 +41,13 @@ static const struct payrun_config_key keys[] = {
     {"expense_account", PAYRUN_KEY_STRING, 0, "Expenses:Commissions",
      "account debited with each payout", NULL, NULL},
     {"payable_account", PAYRUN_KEY_STRING, 0, "Liabilities:Commissions:Payable",
-     "account credited with each payout", NULL, NULL},
+     "account credited with each accrued payout, and debited when it is paid", NULL, NULL},
+    {"journal", PAYRUN_KEY_ENUM, 0, "accrual",
+     "accrual: every payout not rejected, on the period's last day; payment: every paid "
+     "payout, on its paid date",
+     "accrual|payment", NULL},
+    {"bank_account", PAYRUN_KEY_STRING, 0, "Assets:Bank:Operating",
+     "account credited with each paid payout in the payment journal", NULL, NULL},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -68,16 +78,29 @@ struct ledger_ctx {
     const char *path;
     const char *expense;
     const char *payable;
+    const char *bank;
+    int payment; /* journal: payment, else accrual */
     const char *org;
     const char *period;
     const char *currency;
     char first_day[11]; /* YYYY-MM-01: beancount opens accounts here */
     char last_day[11];  /* YYYY-MM-DD: every transaction's date */
+    char open_day[11];  /* payment: the earlier of first_day and the first payment */
     int account_width;
     struct buf body;
     char **payees;
     size_t n_payees, cap_payees;
     int64_t n_txn, n_rejected, total;
+    /* Payment journal: where each transaction sits in `body`, so they can
+     * be written in date order (hledger's ordereddates check). */
+    struct txn_slice *txns;
+    size_t cap_txns;
+    int64_t n_unpaid;
+};
+
+struct txn_slice {
+    char date[11];
+    size_t off, len;
 };
 
 /* ---- buffers --------------------------------------------------------------- */
@@ -383,10 +406,47 @@ static int check_account(struct ledger_ctx *c, payrun_stage *st, const char *key
                     "bad %s \"%s\" for %s: %s", key, shown, format_names[c->fmt], why);
 }
 
+static int month_days(int y, int m)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+        return 29;
+    return mdays[m - 1];
+}
+
+/* The date part of a UTC timestamp ("2026-03-05T09:30:00Z"), checked to be
+ * a real day: a payment journal dated 2026-02-30 would be refused by every
+ * tool, and an empty date would be worse. */
+static int date_of(const char *ts, char out[11])
+{
+    int y = 0, m = 0, d = 0;
+
+    if (ts == NULL || strlen(ts) < 10 || ts[4] != '-' || ts[7] != '-' ||
+        (ts[10] != '\0' && ts[10] != 'T' && ts[10] != ' '))
+        return -1;
+    for (int i = 0; i < 10; i++) {
+        if (i == 4 || i == 7)
+            continue;
+        if (ts[i] < '0' || ts[i] > '9')
+            return -1;
+        if (i < 4)
+            y = y * 10 + (ts[i] - '0');
+        else if (i < 7)
+            m = m * 10 + (ts[i] - '0');
+        else
+            d = d * 10 + (ts[i] - '0');
+    }
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > month_days(y, m))
+        return -1;
+    memcpy(out, ts, 10);
+    out[10] = '\0';
+    return 0;
+}
+
 /* "YYYY-MM" to its first and last day, leap years included. */
 static int period_days(const char *period, char *first, char *last)
 {
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y = 0, m = 0, d;
 
     if (period == NULL || strlen(period) != 7 || period[4] != '-')
@@ -403,9 +463,7 @@ static int period_days(const char *period, char *first, char *last)
     }
     if (y < 1 || m < 1 || m > 12)
         return -1;
-    d = mdays[m - 1];
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-        d = 29;
+    d = month_days(y, m);
     /* The period's own digits, then the day: "2024-02" + "-29". */
     memcpy(first, period, 7);
     memcpy(first + 7, "-01", 4);
@@ -417,6 +475,27 @@ static int period_days(const char *period, char *first, char *last)
     return 0;
 }
 
+/* The payment journal moves money from the payable to the bank: two
+ * different accounts, and for beancount's leafonly check neither under the
+ * other. */
+static int check_bank_account(struct ledger_ctx *c, payrun_stage *st)
+{
+    size_t lb = strlen(c->bank), lp = strlen(c->payable);
+
+    if (strcmp(c->bank, c->payable) == 0)
+        return c->host->error(st, PAYRUN_ERR_CONFIG, "name two different accounts",
+                              "bank_account and payable_account are both \"%s\"", c->bank);
+    if (c->fmt == FMT_BEANCOUNT &&
+        ((strncmp(c->bank, c->payable, lb) == 0 && c->payable[lb] == ':') ||
+         (strncmp(c->payable, c->bank, lp) == 0 && c->bank[lp] == ':')))
+        return c->host->error(st, PAYRUN_ERR_CONFIG,
+                              "pick two accounts where neither is under the other",
+                              "bank_account \"%s\" and payable_account \"%s\" are parent and "
+                              "child; beancount's pedantic checks refuse postings to a parent "
+                              "account", c->bank, c->payable);
+    return PAYRUN_OK;
+}
+
 static void ctx_free(struct ledger_ctx *c)
 {
     if (c == NULL)
@@ -425,13 +504,14 @@ static void ctx_free(struct ledger_ctx *c)
         free(c->payees[i]);
     free(c->payees);
     free(c->body.data);
+    free(c->txns);
     free(c);
 }
 
 static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **ctx)
 {
     struct ledger_ctx *c = calloc(1, sizeof(*c));
-    const char *fmt = NULL, *cur;
+    const char *fmt = NULL, *cur, *journal = "accrual";
     int exponent, rc = PAYRUN_ERR;
     size_t w;
 
@@ -458,12 +538,27 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
         goto fail;
     }
     if (host->cfg_string(st, "expense_account", -1, NULL, &c->expense) != PAYRUN_OK ||
-        host->cfg_string(st, "payable_account", -1, NULL, &c->payable) != PAYRUN_OK) {
-        host->error(st, PAYRUN_ERR, NULL, "no expense_account or payable_account");
+        host->cfg_string(st, "payable_account", -1, NULL, &c->payable) != PAYRUN_OK ||
+        host->cfg_string(st, "bank_account", -1, NULL, &c->bank) != PAYRUN_OK ||
+        host->cfg_string(st, "journal", -1, NULL, &journal) != PAYRUN_OK) {
+        host->error(st, PAYRUN_ERR, NULL, "no expense_account, payable_account, bank_account "
+                    "or journal");
         goto fail;
     }
+    if (strcmp(journal, "payment") == 0) {
+        c->payment = 1;
+    } else if (strcmp(journal, "accrual") != 0) {
+        char shown[128];
+        quote_for_message(shown, sizeof(shown), journal);
+        host->error(st, PAYRUN_ERR_CONFIG, "use accrual or payment", "unknown journal \"%s\"",
+                    shown);
+        goto fail;
+    }
+    /* The bank account is checked in either journal: a bad name in the
+     * config is a mistake even where it is not yet used. */
     if (check_account(c, st, "expense_account", c->expense) != PAYRUN_OK ||
-        check_account(c, st, "payable_account", c->payable) != PAYRUN_OK)
+        check_account(c, st, "payable_account", c->payable) != PAYRUN_OK ||
+        check_account(c, st, "bank_account", c->bank) != PAYRUN_OK)
         goto fail;
     if (strcmp(c->expense, c->payable) == 0) {
         host->error(st, PAYRUN_ERR_CONFIG, "name two different accounts",
@@ -483,6 +578,8 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
             goto fail;
         }
     }
+    if (c->payment && check_bank_account(c, st) != PAYRUN_OK)
+        goto fail;
 
     cur = host->currency(st);
     exponent = host->currency_exponent(st);
@@ -500,7 +597,11 @@ static int ledger_init(const struct payrun_host *host, payrun_stage *st, void **
         host->error(st, PAYRUN_ERR, "give the period as YYYY-MM", "bad period \"%s\"", shown);
         goto fail;
     }
-    w = strlen(c->expense) > strlen(c->payable) ? strlen(c->expense) : strlen(c->payable);
+    /* Posting columns line up on the journal's two accounts. */
+    {
+        const char *other = c->payment ? c->bank : c->expense;
+        w = strlen(other) > strlen(c->payable) ? strlen(other) : strlen(c->payable);
+    }
     c->account_width = (int)w;
     *ctx = c;
     return PAYRUN_OK;
@@ -624,6 +725,114 @@ static int on_payout(void *ud, const struct payrun_payout_view *p)
     return PAYRUN_OK;
 }
 
+/*
+ * One paid payout of the payment journal: the payable is settled from the
+ * bank on the day the payout was paid. The bank's reference is the
+ * transaction code (ledger, hledger) and metadata; the payout id stays as
+ * metadata, so each payment traces back to its accrual.
+ */
+static int on_payment(void *ud, const struct payrun_payout_view *p)
+{
+    struct ledger_ctx *c = ud;
+    const struct payrun_host *h = c->host;
+    struct buf *b = &c->body;
+    const char *ref = p->reference ? p->reference : "";
+    struct txn_slice *t;
+    char debit[32], credit[32], date[11];
+    int64_t negated;
+
+    if (p->status == NULL || strcmp(p->status, "paid") != 0) {
+        c->n_unpaid++;
+        return PAYRUN_OK;
+    }
+    if (p->id == NULL || p->id[0] == '\0')
+        return h->error(c->st, PAYRUN_ERR, NULL, "a payout of partner \"%s\" has no id",
+                        p->partner_id ? p->partner_id : "");
+    if (date_of(p->paid_at, date) != 0) {
+        char shown[128];
+        quote_for_message(shown, sizeof(shown), p->paid_at ? p->paid_at : "");
+        return h->error(c->st, PAYRUN_ERR_INPUT, NULL,
+                        "paid payout \"%s\" has no valid paid date (paid_at \"%s\")", p->id,
+                        shown);
+    }
+    if (__builtin_sub_overflow((int64_t)0, p->amount, &negated) ||
+        __builtin_add_overflow(c->total, p->amount, &c->total))
+        return h->error(c->st, PAYRUN_ERR_INPUT, NULL,
+                        "amount of payout \"%s\" overflows the journal total", p->id);
+    if (h->format_money(c->st, p->amount, debit, sizeof(debit)) < 0 ||
+        h->format_money(c->st, negated, credit, sizeof(credit)) < 0)
+        return h->error(c->st, PAYRUN_ERR, NULL, "cannot format the amount of payout \"%s\"",
+                        p->id);
+    if ((size_t)c->n_txn == c->cap_txns) {
+        size_t cap = c->cap_txns ? c->cap_txns * 2 : 64;
+        struct txn_slice *grown = cap > SIZE_MAX / sizeof(*grown)
+                                      ? NULL : realloc(c->txns, cap * sizeof(*grown));
+        if (grown == NULL)
+            return h->error(c->st, PAYRUN_ERR, NULL, "out of memory writing payout \"%s\"",
+                            p->id);
+        c->txns = grown;
+        c->cap_txns = cap;
+    }
+    t = &c->txns[c->n_txn];
+    memcpy(t->date, date, sizeof(t->date));
+    t->off = b->len;
+
+    buf_puts(b, "\n");
+    if (c->fmt == FMT_BEANCOUNT) {
+        buf_printf(b, "%s * \"", date);
+        put_payee(c, p, TEXT_QUOTED);
+        buf_printf(b, "\" \"commission payment %s, payout ", c->period);
+        put_text(b, p->id, TEXT_QUOTED);
+        buf_puts(b, "\"\n  payout_id: \"");
+        put_text(b, p->id, TEXT_QUOTED);
+        buf_puts(b, "\"\n  partner_id: \"");
+        put_text(b, p->partner_id, TEXT_QUOTED);
+        if (ref[0] != '\0') {
+            buf_puts(b, "\"\n  reference: \"");
+            put_text(b, ref, TEXT_QUOTED);
+        }
+        buf_puts(b, "\"\n");
+    } else {
+        size_t start;
+        buf_printf(b, "%s * (", date);
+        start = b->len;
+        put_text(b, ref, TEXT_TOKEN);
+        if (b->len == start) /* no reference, or nothing of it survives */
+            put_text(b, p->id, TEXT_TOKEN);
+        buf_puts(b, ") ");
+        start = b->len;
+        put_payee(c, p, TEXT_DESCRIPTION);
+        if (!b->failed && add_payee(c, b->data + start, b->len - start) != 0)
+            b->failed = 1;
+        buf_puts(b, "\n    ; payout_id: ");
+        put_text(b, p->id, TEXT_TOKEN);
+        buf_puts(b, "\n    ; partner_id: ");
+        put_text(b, p->partner_id, TEXT_TOKEN);
+        if (ref[0] != '\0') {
+            buf_puts(b, "\n    ; reference: ");
+            put_text(b, ref, TEXT_TOKEN);
+        }
+        buf_puts(b, "\n");
+    }
+    put_posting(c, c->fmt == FMT_BEANCOUNT ? "  " : "    ", c->payable, debit);
+    put_posting(c, c->fmt == FMT_BEANCOUNT ? "  " : "    ", c->bank, credit);
+    if (b->failed)
+        return h->error(c->st, PAYRUN_ERR, NULL, "out of memory writing payout \"%s\"", p->id);
+    t->len = b->len - t->off;
+    c->n_txn++;
+    return PAYRUN_OK;
+}
+
+/* Date order, then the core's (partner) order: stable, so the same payouts
+ * give the same bytes. */
+static int cmp_txn(const void *a, const void *b)
+{
+    const struct txn_slice *x = a, *y = b;
+    int d = strcmp(x->date, y->date);
+
+    return d != 0 ? d : (x->off > y->off) - (x->off < y->off);
+}
+
 /* Directives before the transactions: the tools want every name declared
  * before its first use. */
 static int put_header(struct ledger_ctx *c, struct buf *b)
@@ -638,11 +847,19 @@ static int put_header(struct ledger_ctx *c, struct buf *b)
     if (h->format_money(c->st, unit, sample, sizeof(sample)) < 0)
         return -1;
 
-    buf_puts(b, "; Accrual journal of the payout close: org ");
-    put_text(b, c->org, TEXT_TOKEN);
-    buf_printf(b, ", period %s, %s syntax.\n", c->period, format_names[c->fmt]);
-    buf_puts(b, "; Written by payrun export_ledger from the period's payouts; "
-                "rejected payouts are left out.\n");
+    if (c->payment) {
+        buf_puts(b, "; Payment journal of the payouts: org ");
+        put_text(b, c->org, TEXT_TOKEN);
+        buf_printf(b, ", period %s, %s syntax.\n", c->period, format_names[c->fmt]);
+        buf_puts(b, "; Written by payrun export_ledger from the period's paid payouts, each on "
+                    "its paid date; payouts not paid are left out.\n");
+    } else {
+        buf_puts(b, "; Accrual journal of the payout close: org ");
+        put_text(b, c->org, TEXT_TOKEN);
+        buf_printf(b, ", period %s, %s syntax.\n", c->period, format_names[c->fmt]);
+        buf_puts(b, "; Written by payrun export_ledger from the period's payouts; "
+                    "rejected payouts are left out.\n");
+    }
 
     if (c->fmt == FMT_BEANCOUNT) {
         buf_printf(b, "\noption \"operating_currency\" \"%s\"\n", c->currency);
@@ -652,9 +869,19 @@ static int put_header(struct ledger_ctx *c, struct buf *b)
         buf_puts(b, "option \"inferred_tolerance_default\" \"*:0\"\n"
                     "option \"inferred_tolerance_multiplier\" \"0\"\n"
                     "plugin \"beancount.plugins.pedantic\"\n\n");
-        buf_printf(b, "%s commodity %s\n", c->first_day, c->currency);
         /* Opened only when used: the pedantic nounused check refuses an
-         * account that is opened and never posted to. */
+         * account that is opened and never posted to. A payment journal
+         * opens on the earlier of the period's first day and its first
+         * payment, since beancount refuses a posting before the open. */
+        if (c->payment) {
+            buf_printf(b, "%s commodity %s\n", c->open_day, c->currency);
+            if (c->n_txn > 0) {
+                buf_printf(b, "%s open %s %s\n", c->open_day, c->payable, c->currency);
+                buf_printf(b, "%s open %s %s\n", c->open_day, c->bank, c->currency);
+            }
+            return b->failed ? -1 : 0;
+        }
+        buf_printf(b, "%s commodity %s\n", c->first_day, c->currency);
         if (c->n_txn > 0) {
             buf_printf(b, "%s open %s %s\n", c->first_day, c->expense, c->currency);
             buf_printf(b, "%s open %s %s\n", c->first_day, c->payable, c->currency);
@@ -669,10 +896,17 @@ static int put_header(struct ledger_ctx *c, struct buf *b)
         buf_printf(b, "\ndecimal-mark .\ncommodity %s%s %s\n", sample,
                    strchr(sample, '.') ? "" : ".", c->currency);
     }
-    buf_printf(b, "account %s\naccount %s\n", c->expense, c->payable);
     /* hledger 1.25 reads and ignores tag directives; ledger --pedantic
-     * refuses metadata whose tag is not declared. */
-    buf_puts(b, "tag payout_id\ntag partner_id\ntag payout_status\n");
+     * refuses metadata whose tag is not declared. Both tools accept a
+     * directive repeated in another file, so the accrual and payment
+     * journals can be read together. */
+    if (c->payment) {
+        buf_printf(b, "account %s\naccount %s\n", c->payable, c->bank);
+        buf_puts(b, "tag payout_id\ntag partner_id\ntag reference\n");
+    } else {
+        buf_printf(b, "account %s\naccount %s\n", c->expense, c->payable);
+        buf_puts(b, "tag payout_id\ntag partner_id\ntag payout_status\n");
+    }
     for (size_t i = 0; i < c->n_payees; i++)
         buf_printf(b, "payee %s\n", c->payees[i]);
     return b->failed ? -1 : 0;
@@ -698,12 +932,19 @@ static int ledger_run(void *ctx, payrun_stage *st)
 
     c->st = st;
     c->body.len = 0;
-    c->n_txn = c->n_rejected = c->total = 0;
+    c->n_txn = c->n_rejected = c->n_unpaid = c->total = 0;
     /* Payees are declared before the transactions, so the batch is read
      * into memory first: one pass over the core's payouts, O(batch). */
-    rc = h->each_payout(st, on_payout, c);
+    rc = h->each_payout(st, c->payment ? on_payment : on_payout, c);
     if (rc != PAYRUN_OK)
         goto done;
+    if (c->payment) {
+        if (c->n_txn > 1)
+            qsort(c->txns, (size_t)c->n_txn, sizeof(*c->txns), cmp_txn);
+        memcpy(c->open_day, c->first_day, sizeof(c->open_day));
+        if (c->n_txn > 0 && strcmp(c->txns[0].date, c->open_day) < 0)
+            memcpy(c->open_day, c->txns[0].date, sizeof(c->open_day));
+    }
 
     if (c->n_payees > 1)
         qsort(c->payees, c->n_payees, sizeof(*c->payees), cmp_str);
@@ -720,8 +961,12 @@ static int ledger_run(void *ctx, payrun_stage *st)
         rc = h->error(st, PAYRUN_ERR, NULL, "out of memory writing the journal header");
         goto done;
     }
-    buf_printf(&tail, "\n; transactions: %" PRId64 ", accrued: %s %s, rejected payouts left out: %"
-               PRId64 "\n", c->n_txn, total, c->currency, c->n_rejected);
+    if (c->payment)
+        buf_printf(&tail, "\n; transactions: %" PRId64 ", paid: %s %s, payouts not paid left "
+                   "out: %" PRId64 "\n", c->n_txn, total, c->currency, c->n_unpaid);
+    else
+        buf_printf(&tail, "\n; transactions: %" PRId64 ", accrued: %s %s, rejected payouts left "
+                   "out: %" PRId64 "\n", c->n_txn, total, c->currency, c->n_rejected);
     if (tail.failed) {
         rc = h->error(st, PAYRUN_ERR, NULL, "out of memory writing the journal");
         goto done;
@@ -731,8 +976,16 @@ static int ledger_run(void *ctx, payrun_stage *st)
     if (rc != PAYRUN_OK)
         goto done;
     rc = write_all(o, h, &head);
-    if (rc == PAYRUN_OK && c->body.len > 0)
+    if (c->payment) {
+        /* In date order, from where on_payment() left each one. */
+        for (int64_t i = 0; i < c->n_txn && rc == PAYRUN_OK; i++) {
+            rc = h->output_write(o, c->body.data + c->txns[i].off, c->txns[i].len);
+            if (rc > 0)
+                rc = PAYRUN_ERR_IO;
+        }
+    } else if (rc == PAYRUN_OK && c->body.len > 0) {
         rc = write_all(o, h, &c->body);
+    }
     if (rc == PAYRUN_OK)
         rc = write_all(o, h, &tail);
     /* Close even after a failure: the core then discards the temp file. */
@@ -741,9 +994,12 @@ static int ledger_run(void *ctx, payrun_stage *st)
         rc = rc_close < 0 ? rc_close : PAYRUN_ERR_IO;
     if (rc == PAYRUN_OK) {
         h->count(st, "transactions", c->n_txn);
-        h->count(st, "rejected_payouts", c->n_rejected);
-        h->log(st, PAYRUN_LOG_INFO, "wrote %" PRId64 " transactions (%s) to \"%s\"", c->n_txn,
-               format_names[c->fmt], c->path);
+        if (c->payment)
+            h->count(st, "unpaid_payouts", c->n_unpaid);
+        else
+            h->count(st, "rejected_payouts", c->n_rejected);
+        h->log(st, PAYRUN_LOG_INFO, "wrote %" PRId64 " transactions (%s %s journal) to \"%s\"",
+               c->n_txn, format_names[c->fmt], c->payment ? "payment" : "accrual", c->path);
     }
 
 done:
@@ -766,7 +1022,7 @@ static const struct payrun_plugin descriptor = {
     .name = "export_ledger",
     .kind = PAYRUN_KIND_EXPORTER,
     .version = "1.0.0",
-    .description = "accrual journal of the close in ledger, hledger or beancount syntax",
+    .description = "accrual and payment journals in ledger, hledger or beancount syntax",
     .keys = keys,
     .init = ledger_init,
     .run = ledger_run,

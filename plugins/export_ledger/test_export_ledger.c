@@ -8,7 +8,10 @@
  * --strict only warns. The journal's balance is then checked twice: by
  * parsing the postings here, and by asking the tools for the payable
  * account's total; both must equal minus the sum of the included payouts,
- * to the minor unit.
+ * to the minor unit. Payment journals get the same checks on the bank
+ * account (minus the sum paid), and are read together with the accrual
+ * journal of the same payouts, which must leave the payable at minus what
+ * is still owed.
  */
 #include <check.h>
 #include <stdint.h>
@@ -697,6 +700,411 @@ START_TEST(missing_format_refused)
 }
 END_TEST
 
+/* ---- the payment journal --------------------------------------------------- */
+
+#define BANK "Assets:Bank:Operating"
+
+/*
+ * Paid, processing, failed, approved and rejected payouts of one period.
+ * Three are paid, out of date order in the core's partner order, one of
+ * them before the period's first day, so the journal must sort and open
+ * its beancount accounts early. Returns the sum paid; *unpaid gets the sum
+ * of the payouts accrued but not paid (not rejected, not paid).
+ */
+static int64_t payment_batch(fake_host *fh, int64_t *unpaid)
+{
+    struct payrun_payout_view *p = fh->payouts;
+
+    payout(&p[0], "po_00000000000000p1", "p-001", "Acme Resellers", 1520000, "paid");
+    p[0].paid_at = "2026-03-05T10:00:00Z";
+    p[0].reference = "ACH-0001";
+    payout(&p[1], "po_00000000000000p2", "p-002", "Say \"Hi\"; Co", 680000, "processing");
+    payout(&p[2], "po_00000000000000p3", "p-003", "Müller GmbH", 1, "paid");
+    p[2].paid_at = "2026-03-02T23:59:59Z";
+    p[2].reference = "ACH 0002 (x)";
+    payout(&p[3], "po_00000000000000p4", "p-004", "Failed Partner", 50000, "failed");
+    payout(&p[4], "po_00000000000000p5", "p-005", "Approved Co", 12345, "approved");
+    payout(&p[5], "po_00000000000000p6", "p-006", "Rejected Partner", 99999, "rejected");
+    payout(&p[6], "po_00000000000000p7", "p-007", "Early Bird", 2500, "paid");
+    p[6].paid_at = "2026-01-31T08:00:00Z";
+    p[6].reference = "WIRE-7";
+    fh->n_payouts = 7;
+    *unpaid = 680000 + 50000 + 12345;
+    return 1520000 + 1 + 2500;
+}
+
+/* Our own reading of a payment journal: every posting goes to the payable
+ * or the bank account, as ACCOUNT, spaces, AMOUNT, space, CURRENCY. */
+static void own_payment_totals(const char *text, int exponent, int64_t *payable, int64_t *bank,
+                               int *n_txn)
+{
+    *payable = *bank = 0;
+    *n_txn = 0;
+    for (const char *line = text; *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char l[512];
+
+        ck_assert_uint_lt(len, sizeof(l));
+        memcpy(l, line, len);
+        l[len] = '\0';
+        line = eol ? eol + 1 : line + len;
+        if (len >= 12 && l[4] == '-' && l[7] == '-' && l[10] == ' ' && l[11] == '*')
+            (*n_txn)++;
+        if (l[0] == ' ') {
+            const char *s = l + strspn(l, " ");
+            const char *gap, *amt, *end;
+            int64_t v;
+
+            if (*s == ';' || strstr(s, ": \"") != NULL || strncmp(s, "format ", 7) == 0)
+                continue;
+            gap = strstr(s, "  ");
+            ck_assert_msg(gap != NULL, "not a posting: \"%s\"", l);
+            amt = gap + strspn(gap, " ");
+            ck_assert_msg(parse_amount(amt, exponent, &v, &end) == 0, "bad amount: \"%s\"", l);
+            ck_assert_msg(strcmp(end, " USD") == 0, "bad currency: \"%s\"", l);
+            if ((size_t)(gap - s) == strlen(PAYABLE) && strncmp(s, PAYABLE, strlen(PAYABLE)) == 0)
+                *payable += v;
+            else if ((size_t)(gap - s) == strlen(BANK) && strncmp(s, BANK, strlen(BANK)) == 0)
+                *bank += v;
+            else
+                ck_abort_msg("posting to an unexpected account: \"%s\"", l);
+        }
+    }
+}
+
+static void write_journal(fake_host *fh, const char *fmt, const char *journal, const char *file)
+{
+    fh->n_cfg = 0;
+    fh->n_counts = 0;
+    fh_set(fh, "format", fmt);
+    fh_set(fh, "path", file);
+    if (journal != NULL)
+        fh_set(fh, "journal", journal);
+    ck_assert_msg(fh_run_plugin(fh, "export_ledger") == PAYRUN_OK, "%s %s: %s", fmt,
+                  journal ? journal : "(default)", fh->last_error);
+}
+
+/*
+ * The same strict checks as tool_checks(), over one or more files given
+ * as "-f 'a' -f 'b'" (ledger, hledger) or a single path (beancount).
+ */
+static void strict_checks(fake_host *fh, const char *fmt, const char *files)
+{
+    char cmd[4096];
+
+    if (strcmp(fmt, "ledger") == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "ledger --args-only --pedantic --explicit --check-payees %s balance", files);
+        free(run_tool(fh, cmd));
+        snprintf(cmd, sizeof(cmd),
+                 "ledger --args-only --strict --explicit --check-payees %s balance", files);
+        free(run_tool(fh, cmd));
+    } else if (strcmp(fmt, "hledger") == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "hledger check --strict ordereddates payees uniqueleafnames %s", files);
+        free(run_tool(fh, cmd));
+    } else {
+        snprintf(cmd, sizeof(cmd), "bean-check %s", files);
+        free(run_tool(fh, cmd));
+    }
+}
+
+/* The tool's total of `account` over `files` (as for strict_checks());
+ * `tool` is ledger, hledger or beancount. */
+static int64_t account_total(fake_host *fh, const char *tool, const char *files,
+                             const char *account)
+{
+    char cmd[4096];
+    char *out;
+    int64_t v = 0;
+
+    if (strcmp(tool, "ledger") == 0) {
+        snprintf(cmd, sizeof(cmd), "ledger --args-only %s --flat --no-total balance '^%s$'",
+                 files, account);
+    } else if (strcmp(tool, "hledger") == 0) {
+        snprintf(cmd, sizeof(cmd), "hledger bal %s --flat -N '^%s$'", files, account);
+    } else {
+        const char *row, *end;
+        snprintf(cmd, sizeof(cmd),
+                 "bean-query -f csv %s \"SELECT sum(number) AS total WHERE account = '%s'\"",
+                 files, account);
+        out = run_tool(fh, cmd);
+        row = strstr(out, "total\r\n");
+        ck_assert_msg(row != NULL, "bean-query: %s", out);
+        ck_assert_msg(parse_amount(row + 7, fh->exponent, &v, &end) == 0 &&
+                          strcmp(end, "\r\n") == 0,
+                      "bean-query: %s", out);
+        free(out);
+        return v;
+    }
+    out = run_tool(fh, cmd);
+    if (strstr(out, account) != NULL)
+        v = tool_total(out, account, fh->exponent);
+    free(out);
+    return v;
+}
+
+START_TEST(payment_journal_only_paid)
+{
+    const char *fmt = formats[_i];
+    fake_host fh;
+    char file[64], files[PATH_MAX + 16];
+    char *text;
+    const char *a, *b, *c;
+    int64_t unpaid, paid, payable, bank;
+    int n_txn;
+
+    fh_init(&fh);
+    paid = payment_batch(&fh, &unpaid);
+    snprintf(file, sizeof(file), "payment-%s.journal", fmt);
+    write_journal(&fh, fmt, "payment", file);
+    ck_assert_int_eq(fh_count(&fh, "transactions"), 3);
+    ck_assert_int_eq(fh_count(&fh, "unpaid_payouts"), 4);
+    text = fh_read_file(fh_path(&fh, file));
+    ck_assert_ptr_nonnull(text);
+
+    /* Only the paid payouts, in date order. */
+    ck_assert_ptr_null(strstr(text, "po_00000000000000p2"));
+    ck_assert_ptr_null(strstr(text, "po_00000000000000p4"));
+    ck_assert_ptr_null(strstr(text, "po_00000000000000p5"));
+    ck_assert_ptr_null(strstr(text, "po_00000000000000p6"));
+    ck_assert_ptr_null(strstr(text, EXPENSE));
+    a = strstr(text, "\n2026-01-31 * ");
+    b = strstr(text, "\n2026-03-02 * ");
+    c = strstr(text, "\n2026-03-05 * ");
+    ck_assert_msg(a && b && c && a < b && b < c, "not in date order:\n%s", text);
+    ck_assert_ptr_nonnull(strstr(c, "po_00000000000000p1"));
+    ck_assert_ptr_nonnull(strstr(text, "; transactions: 3, paid: 15225.01 USD, payouts not paid "
+                                       "left out: 4\n"));
+    if (_i == 2) {
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-01-31 commodity USD\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-01-31 open " PAYABLE " USD\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-01-31 open " BANK " USD\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\n  reference: \"ACH 0002 (x)\"\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-03-05 * \"Acme Resellers\" \"commission "
+                                           "payment 2026-02, payout po_00000000000000p1\"\n"));
+    } else {
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-03-05 * (ACH-0001) Acme Resellers\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\n    ; reference: ACH-0001\n"));
+        /* A code ends at ')': the reference is made one safe word. */
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-03-02 * (ACH_0002__x_) Müller GmbH\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\naccount " BANK "\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\ntag reference\n"));
+    }
+
+    own_payment_totals(text, fh.exponent, &payable, &bank, &n_txn);
+    ck_assert_int_eq(n_txn, 3);
+    ck_assert_int_eq(payable, paid);
+    ck_assert_int_eq(bank, -paid);
+
+    snprintf(files, sizeof(files), _i == 2 ? "'%s'" : "-f '%s'", fh_path(&fh, file));
+    strict_checks(&fh, fmt, files);
+    bank = account_total(&fh, fmt, files, BANK);
+    ck_assert_msg(bank == -paid, "%s: bank total %lld, not %lld", fmt, (long long)bank,
+                  (long long)-paid);
+    payable = account_total(&fh, fmt, files, PAYABLE);
+    ck_assert_int_eq(payable, paid);
+    free(text);
+    fh_cleanup(&fh);
+}
+END_TEST
+
+/*
+ * Accrual and payment journals of the same payouts, read together: the
+ * payable holds minus what is still owed, the bank minus what was paid,
+ * the expense everything accrued. Ledger and hledger read both files in
+ * one run (each file repeats the declarations it needs, which both tools
+ * accept) and pass their strict checks that way; beancount refuses a
+ * second `open`, so its two files are checked alone and their totals
+ * added.
+ */
+START_TEST(accrual_and_payment_together)
+{
+    const char *fmt = formats[_i];
+    fake_host fh;
+    char acc[64], pay[64], files[2 * PATH_MAX + 32];
+    int64_t unpaid, paid, payable;
+
+    fh_init(&fh);
+    paid = payment_batch(&fh, &unpaid);
+    snprintf(acc, sizeof(acc), "accrual-%s.journal", fmt);
+    snprintf(pay, sizeof(pay), "payment-%s.journal", fmt);
+    write_journal(&fh, fmt, NULL, acc);
+    write_journal(&fh, fmt, "payment", pay);
+
+    if (_i == 2) {
+        char one[PATH_MAX + 8];
+        snprintf(one, sizeof(one), "'%s'", fh_path(&fh, acc));
+        strict_checks(&fh, fmt, one);
+        payable = account_total(&fh, fmt, one, PAYABLE);
+        snprintf(one, sizeof(one), "'%s'", fh_path(&fh, pay));
+        strict_checks(&fh, fmt, one);
+        payable += account_total(&fh, fmt, one, PAYABLE);
+        ck_assert_int_eq(payable, -unpaid);
+        fh_cleanup(&fh);
+        return;
+    }
+    snprintf(files, sizeof(files), "-f '%s' -f '%s'", fh_path(&fh, acc), fh_path(&fh, pay));
+    strict_checks(&fh, fmt, files);
+    /* hledger reads both syntaxes; ledger only its own. */
+    for (int t = _i; t < 2; t++) {
+        payable = account_total(&fh, formats[t], files, PAYABLE);
+        ck_assert_msg(payable == -unpaid, "%s over %s files: payable %lld, not %lld", formats[t],
+                      fmt, (long long)payable, (long long)-unpaid);
+        ck_assert_int_eq(account_total(&fh, formats[t], files, BANK), -paid);
+        ck_assert_int_eq(account_total(&fh, formats[t], files, EXPENSE), paid + unpaid);
+    }
+    fh_cleanup(&fh);
+}
+END_TEST
+
+/* Nothing paid yet: a valid, empty journal (beancount opens nothing, as
+ * its nounused check wants). */
+START_TEST(payment_journal_nothing_paid)
+{
+    const char *fmt = formats[_i];
+    fake_host fh;
+    char files[PATH_MAX + 16];
+    char *text;
+
+    fh_init(&fh);
+    payout(&fh.payouts[0], "po_n1", "p-001", "Acme", 500, "processing");
+    payout(&fh.payouts[1], "po_n2", "p-002", "Beta", 700, "approved");
+    fh.n_payouts = 2;
+    write_journal(&fh, fmt, "payment", "empty.journal");
+    ck_assert_int_eq(fh_count(&fh, "transactions"), 0);
+    ck_assert_int_eq(fh_count(&fh, "unpaid_payouts"), 2);
+    text = fh_read_file(fh_path(&fh, "empty.journal"));
+    ck_assert_ptr_null(strstr(text, " open "));
+    ck_assert_ptr_null(strstr(text, "po_n1"));
+    if (_i == 2)
+        ck_assert_ptr_nonnull(strstr(text, "\n2026-02-01 commodity USD\n"));
+    snprintf(files, sizeof(files), _i == 2 ? "'%s'" : "-f '%s'", fh_path(&fh, "empty.journal"));
+    strict_checks(&fh, fmt, files);
+    free(text);
+    fh_cleanup(&fh);
+}
+END_TEST
+
+START_TEST(payment_journal_same_bytes)
+{
+    const char *fmt = formats[_i];
+    fake_host fh;
+    int64_t unpaid;
+    char *a, *b;
+
+    fh_init(&fh);
+    payment_batch(&fh, &unpaid);
+    write_journal(&fh, fmt, "payment", "one");
+    write_journal(&fh, fmt, "payment", "two");
+    a = fh_read_file(fh_path(&fh, "one"));
+    b = fh_read_file(fh_path(&fh, "two"));
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    fh_cleanup(&fh);
+}
+END_TEST
+
+/* A paid payout must carry the day it was paid; no date is made up. */
+START_TEST(payment_needs_paid_date)
+{
+    static const char *const bad[] = {"", "2026-02-30T10:00:00Z", "2026-3-05T10:00:00Z",
+                                      "05/03/2026", "2026-03-05X"};
+    fake_host fh;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fh_init(&fh);
+        payout(&fh.payouts[0], "po_d1", "p-001", "Acme", 500, "paid");
+        fh.payouts[0].paid_at = bad[i];
+        fh.payouts[0].reference = "R1";
+        fh.n_payouts = 1;
+        fh_set(&fh, "format", "hledger");
+        fh_set(&fh, "journal", "payment");
+        fh_set(&fh, "path", "p.journal");
+        ck_assert_int_eq(fh_run_plugin(&fh, "export_ledger"), PAYRUN_ERR_INPUT);
+        ck_assert_msg(strstr(fh.last_error, "paid payout \"po_d1\" has no valid paid date") !=
+                          NULL, "%s", fh.last_error);
+        ck_assert_int_eq(fh.n_outputs, 0);
+        fh_cleanup(&fh);
+    }
+}
+END_TEST
+
+/* The core requires a reference for a paid payout; should one come
+ * without, the payout id is the code and no empty tag is written. */
+START_TEST(payment_without_reference)
+{
+    fake_host fh;
+    char files[PATH_MAX + 16];
+    char *text;
+
+    fh_init(&fh);
+    payout(&fh.payouts[0], "po_nr1", "p-001", "Acme", 500, "paid");
+    fh.payouts[0].paid_at = "2026-03-01T00:00:00Z";
+    fh.n_payouts = 1;
+    write_journal(&fh, "hledger", "payment", "p.journal");
+    text = fh_read_file(fh_path(&fh, "p.journal"));
+    ck_assert_ptr_nonnull(strstr(text, "\n2026-03-01 * (po_nr1) Acme\n"));
+    ck_assert_ptr_null(strstr(text, "; reference:"));
+    snprintf(files, sizeof(files), "-f '%s'", fh_path(&fh, "p.journal"));
+    strict_checks(&fh, "hledger", files);
+    free(text);
+    fh_cleanup(&fh);
+}
+END_TEST
+
+static const struct {
+    const char *format, *journal, *bank, *payable, *says;
+} bad_banks[] = {
+    {"beancount", "accrual", "Assets:bank", NULL, "bad bank_account"},
+    {"beancount", "payment", "Bank:Operating", NULL, "bad bank_account"},
+    {"hledger", "payment", "Assets:Bank;x", NULL, "bad bank_account"},
+    {"ledger", "payment", PAYABLE, NULL, "bank_account and payable_account are both"},
+    {"beancount", "payment", "Liabilities:Commissions", "Liabilities:Commissions:Payable",
+     "parent and child"},
+    {"beancount", "payment", "Assets:Bank:Operating:Sub", "Assets:Bank:Operating",
+     "parent and child"},
+};
+
+START_TEST(bad_bank_account_refused_at_init)
+{
+    fake_host fh;
+
+    fh_init(&fh);
+    fh_set(&fh, "format", bad_banks[_i].format);
+    fh_set(&fh, "journal", bad_banks[_i].journal);
+    fh_set(&fh, "path", "a.journal");
+    fh_set(&fh, "bank_account", bad_banks[_i].bank);
+    if (bad_banks[_i].payable)
+        fh_set(&fh, "payable_account", bad_banks[_i].payable);
+    ck_assert_int_ne(fh_run_plugin(&fh, "export_ledger"), PAYRUN_OK);
+    ck_assert_int_eq(fh.n_errors, 1);
+    ck_assert_int_eq(fh.n_outputs, 0);
+    ck_assert_msg(strstr(fh.last_error, bad_banks[_i].says) != NULL, "message: %s",
+                  fh.last_error);
+    ck_assert_msg(fh.last_hint[0] != '\0', "no hint for: %s", fh.last_error);
+    fh_cleanup(&fh);
+}
+END_TEST
+
+/* The accrual journal does not use the bank account, so its relation to
+ * the payable does not matter there; only its spelling is checked. */
+START_TEST(accrual_ignores_bank_relation)
+{
+    fake_host fh;
+
+    fh_init(&fh);
+    standard_batch(&fh);
+    fh_set(&fh, "format", "beancount");
+    fh_set(&fh, "path", "a.beancount");
+    fh_set(&fh, "bank_account", "Liabilities:Commissions:Payable:Sub");
+    ck_assert_msg(fh_run_plugin(&fh, "export_ledger") == PAYRUN_OK, "%s", fh.last_error);
+    fh_cleanup(&fh);
+}
+END_TEST
+
 static const char *type_name(int type)
 {
     switch (type) {
@@ -775,6 +1183,10 @@ Suite *export_ledger_suite(void)
     tcase_add_test(tools, checks_catch_broken_journals);
     tcase_add_loop_test(tools, dated_last_day_of_period, 0,
                         (int)(sizeof(periods) / sizeof(periods[0])));
+    tcase_add_loop_test(tools, payment_journal_only_paid, 0, 3);
+    tcase_add_loop_test(tools, accrual_and_payment_together, 0, 3);
+    tcase_add_loop_test(tools, payment_journal_nothing_paid, 0, 3);
+    tcase_add_test(tools, payment_without_reference);
     suite_add_tcase(s, tools);
 
     tcase_add_test(plain, bad_period_refused);
@@ -784,6 +1196,11 @@ Suite *export_ledger_suite(void)
     tcase_add_loop_test(plain, same_payouts_same_bytes, 0, 3);
     tcase_add_test(plain, missing_format_refused);
     tcase_add_test(plain, descriptor_matches_readme);
+    tcase_add_loop_test(plain, payment_journal_same_bytes, 0, 3);
+    tcase_add_test(plain, payment_needs_paid_date);
+    tcase_add_loop_test(plain, bad_bank_account_refused_at_init, 0,
+                        (int)(sizeof(bad_banks) / sizeof(bad_banks[0])));
+    tcase_add_test(plain, accrual_ignores_bank_relation);
     suite_add_tcase(s, plain);
     return s;
 }
