@@ -25,11 +25,15 @@ step config check
 step run close --period 2026-01 --as alice
 step run close --period 2026-02 --as alice
 
-# January: bob approves what he may; TechStar needs a second approver.
-step approve --all-pending --period 2026-01 --as bob
+# January: TechStar needs two approvers, CloudBridge one; bob pays them
+# (a NACHA file for TechStar's US account, a pain.001 file for
+# CloudBridge's IBAN) and settles from the bank's answer. DataPipe is
+# approved afterwards, for the next payment run.
+step approve "$(id_of TECHSTAR 2026-01)" "$(id_of CLOUDBRIDGE 2026-01)" --as bob
 step approve "$(id_of TECHSTAR 2026-01)" --as carol
-step mark-paid "$(id_of TECHSTAR 2026-01)" --reference ACH-2026-0131-001 --as bob
-step mark-paid "$(id_of CLOUDBRIDGE 2026-01)" --reference SEPA-2026-0131-002 --as bob
+step run pay --period 2026-01 --as bob
+step run settle --period 2026-01 --as bob
+step approve "$(id_of DATAPIPE 2026-01)" --as bob
 
 step payouts list
 step stats

@@ -568,6 +568,9 @@ static int on_payout(void *ud, const struct payrun_payout_view *p)
         return PAYRUN_OK;
     if (routing[0] == '\0' || account[0] == '\0') {
         c->skipped++;
+        /* IBAN and BIC on file: the pain.001 file pays it, no warning. */
+        if (str_or_empty(p->iban)[0] != '\0' && str_or_empty(p->bic)[0] != '\0')
+            return PAYRUN_OK;
         h->log(c->st, PAYRUN_LOG_WARN,
                "partner \"%s\" (payout %s) has no bank routing and account number: not paid",
                str_or_empty(p->partner_id), str_or_empty(p->id));
