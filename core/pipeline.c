@@ -700,7 +700,6 @@ static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char 
 static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, size_t why_len)
 {
     run_ctx *r = st->run;
-    partner p;
     int rc;
 
     if (l->deal_status == NULL || l->deal_id == NULL || l->partner_id == NULL ||
@@ -711,10 +710,10 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
     progress_tick(st);
     if (strcmp(l->deal_status, "won") != 0)
         return PAYRUN_SKIPPED;
-    rc = store_partner_get(r->s, l->partner_id, &p, r->err);
+    rc = store_partner_exists(r->s, l->partner_id, r->err);
     if (rc < 0)
         return PAYRUN_ERR;
-    if (rc == 1) {
+    if (rc == 0) {
         snprintf(why, why_len, "unknown partner \"%s\"", l->partner_id);
         return PAYRUN_ERR_INPUT;
     }

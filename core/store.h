@@ -94,6 +94,8 @@ void store_payout_id(const char *org, const char *period, const char *partner_id
                      payout_kind kind, char out[24]);
 
 int store_partner_put(store *s, const partner *p, pr_err *err);
+/* 1 when the org has the partner, 0 when not, -1 error. */
+int store_partner_exists(store *s, const char *partner_id, pr_err *err);
 /* Insert or update a partner, auditing partner.created / partner.updated
  * with the changed fields; *changed is 0 (same), 1 (created), 2 (updated). */
 int store_partner_upsert(store *s, const partner *p, const char *actor, const char *at,
