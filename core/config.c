@@ -1033,6 +1033,11 @@ int config_check_value(const config *c, const struct payrun_config_key *key, con
         return pr_err_hint(err, "write a percentage with at most 6 decimals, e.g. \"12.5\"");
     case PAYRUN_KEY_PATH:
     case PAYRUN_KEY_INPUT:
+        if (key->type == PAYRUN_KEY_INPUT && v->kind == CFG_SCALAR && strstr(v->text, "{run}")) {
+            err_at(err, EXIT_CONFIG, cfile(c), v->line, v->col,
+                   "\"%s\" is an input: {run} names outputs only", key->name);
+            return pr_err_hint(err, "name the input file with {org} and {period}");
+        }
         if (v->kind != CFG_SCALAR || v->text[0] == '\0')
             return type_error(c, v, key->name, "a path", "write a file or directory path", err);
         if (tmpl_expand(v->text, key->name, NULL, NULL, TMPL_KEEP_PERIOD, NULL, err) == 0)

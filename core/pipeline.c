@@ -603,8 +603,13 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
                 if (rc == 0) {
                     pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
                                "put in place: %s", o->final, strerror(errno));
-                    pr_err_hint(err, "the data is safe in the database; fix the output "
-                                     "directory and rerun: missing outputs are written again");
+                    if (r->n_listed > 0)
+                        pr_err_hint(err, "the payouts of this file are processing but it was not "
+                                         "written: mark them failed (payrun mark-failed) and "
+                                         "retry them, then pay again");
+                    else
+                        pr_err_hint(err, "the data is safe in the database; fix the output "
+                                         "directory and rerun: missing outputs are written again");
                 }
                 unlink(o->tmp);
                 rc = -1;
@@ -1075,6 +1080,11 @@ static int h_payout_move(payrun_stage *st, const char *payout_id, int move, cons
     return PAYRUN_OK;
 }
 
+static int64_t h_run_number(payrun_stage *st)
+{
+    return st->run->run_id;
+}
+
 static const struct payrun_host host_table = {
     .size = sizeof(struct payrun_host),
     .abi_version = PAYRUN_ABI_VERSION,
@@ -1108,6 +1118,7 @@ static const struct payrun_host host_table = {
     .output_list = h_output_list,
     .move_listed = h_move_listed,
     .payout_move = h_payout_move,
+    .run_number = h_run_number,
 };
 
 /* ---- digests -------------------------------------------------------------- */
@@ -1235,6 +1246,20 @@ static int input_digests(run_ctx *r, char **out, pr_err *err)
 }
 
 /* ---- the run -------------------------------------------------------------- */
+
+/* A stage reads an input file when one of its input keys has a value. */
+static int has_input_keys(run_ctx *r)
+{
+    for (size_t i = 0; i < r->n_stages; i++) {
+        for (const struct payrun_config_key *k = r->stages[i].lp->desc->keys; k && k->name; k++) {
+            const struct payrun_config_key *decl;
+            if (k->type == PAYRUN_KEY_INPUT &&
+                cfg_text(&r->stages[i], k->name, -1, NULL, &decl) != NULL)
+                return 1;
+        }
+    }
+    return 0;
+}
 
 static int has_kind(const run_ctx *r, int kind)
 {
@@ -1404,7 +1429,7 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     char cdigest[65];
     char *inputs = NULL, *last_config = NULL, *last_inputs = NULL;
     int64_t last_run = 0;
-    int rc = -1, importing, computing, found;
+    int rc = -1, importing, computing, rerunnable, found;
 
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
@@ -1449,6 +1474,10 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     }
     importing = has_kind(&r, PAYRUN_KIND_IMPORTER);
     computing = importing || has_kind(&r, PAYRUN_KIND_CALCULATOR);
+    /* A pipeline that reads input files (a close, a settle) is a no-op
+     * when rerun with the same files and configuration: a bank result file
+     * applied again must not touch a payout retried and sent since. */
+    rerunnable = computing || has_input_keys(&r);
     /* What a pipeline does decides who may run it: moving payouts to and
      * from the bank is a payer's job, the rest a preparer's. */
     if (o->authorize &&
@@ -1469,9 +1498,7 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
      * so two identical runs started together see each other's commit */
     if (store_begin(r.s, err) != 0)
         goto done;
-    if (computing) {
-        char ids[600], later[8];
-        int n = 0, lc;
+    if (rerunnable) {
         found = store_run_last_ok(r.s, o->pipeline, o->period, &last_run, &last_config,
                                   &last_inputs, err);
         if (found < 0)
@@ -1481,9 +1508,14 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
             fprintf(o->out, "%s for %s, period %s: nothing to do: run %lld already processed "
                             "these inputs with this configuration; nothing was changed\n",
                     o->pipeline, cfg->org, o->period, (long long)last_run);
+            r.run_id = last_run; /* outputs put back carry their run's number */
             rc = o->dry_run ? 0 : restore_outputs(&r, err);
             goto done;
         }
+    }
+    if (computing) {
+        char ids[600], later[8];
+        int n = 0, lc;
         if (store_period_blockers(r.s, o->period, ids, sizeof(ids), &n, err) != 0)
             goto rollback;
         if (n > 0) {

@@ -391,6 +391,11 @@ struct payrun_host {
     int (*move_listed)(payrun_stage *st, int move, int64_t *moved);
     int (*payout_move)(payrun_stage *st, const char *payout_id, int move, const char *detail,
                        char *why, size_t why_len);
+
+    /* The run's number (what {run} becomes in output paths), for
+     * identifiers that must differ between runs, such as a payment file's
+     * message id. 0 in a dry run of a new database. */
+    int64_t (*run_number)(payrun_stage *st);
 };
 
 /* True when the core's host table has member `m` (added in a later ABI). */

@@ -56,8 +56,8 @@ static const struct payrun_config_key keys[] = {
     {"account_type", PAYRUN_KEY_ENUM, 0, "checking",
      "receivers' account type: transaction code 22 (checking) or 32 (savings)",
      "checking|savings", NULL},
-    {"file_id_modifier", PAYRUN_KEY_STRING, 0, "A",
-     "file id modifier, A-Z or 0-9, to tell apart files of one day", NULL, NULL},
+    {"file_id_modifier", PAYRUN_KEY_STRING, 0, NULL,
+     "file id modifier, A-Z or 0-9; unset, each pay run takes the next in turn", NULL, NULL},
     {NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -510,6 +510,19 @@ static int nacha_init(const struct payrun_host *host, payrun_stage *st, void **c
         rc = host->error(st, PAYRUN_ERR_CONFIG, "use checking or savings",
                          "account_type \"%s\" is not checking or savings", v);
         goto fail;
+    }
+    {
+        const char *given = NULL;
+        if (host->cfg_string(st, "file_id_modifier", -1, NULL, &given) != PAYRUN_OK) {
+            /* Unset: each pay run of a day gets its own modifier (A-Z, 0-9)
+             * from the run number, so a bank never takes a second file for
+             * a duplicate of the first. */
+            static const char mods[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            int64_t run = PAYRUN_HOST_HAS(host, run_number) ? host->run_number(st) : 0;
+            c->file_id_modifier = mods[(run > 0 ? run - 1 : 0) % 36];
+            *ctx = c;
+            return PAYRUN_OK;
+        }
     }
     if ((rc = cfg_text(c, st, "file_id_modifier", 1, 1, word, sizeof(word))) != PAYRUN_OK)
         goto fail;

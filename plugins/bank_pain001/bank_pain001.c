@@ -823,7 +823,8 @@ static int make_ids(struct pain_ctx *c, payrun_stage *st)
     const struct payrun_host *h = c->host;
     const char *prefix = NULL, *org = S(h->org(st));
     char id[256], hint[160];
-    size_t fixed = strlen(org) + strlen(c->period) + 2 + 2; /* "-org-period" and "-1" */
+    /* "-org-period", "-RUN" (up to 6 digits) and the "-1" of PmtInfId */
+    size_t fixed = strlen(org) + strlen(c->period) + 2 + 7 + 2;
     int n;
 
     if (h->cfg_string(st, "message_id_prefix", -1, NULL, &prefix) != PAYRUN_OK)
@@ -840,7 +841,13 @@ static int make_ids(struct pain_ctx *c, payrun_stage *st)
         return h->error(st, PAYRUN_ERR_CONFIG, NULL,
                         "org \"%s\" or period \"%s\" has characters a pain.001 id cannot hold",
                         org, c->period);
-    n = snprintf(id, sizeof(id), "%s-%s-%s", prefix, org, c->period);
+    /* The run's number makes each pay run's message id its own: a bank
+     * refuses a repeated MsgId as a duplicate submission. */
+    if (PAYRUN_HOST_HAS(h, run_number))
+        n = snprintf(id, sizeof(id), "%s-%s-%s-%lld", prefix, org, c->period,
+                     (long long)h->run_number(st));
+    else
+        n = snprintf(id, sizeof(id), "%s-%s-%s", prefix, org, c->period);
     if (n < 0 || (size_t)n >= sizeof(id) || n > ID_MAX)
         return h->error(st, PAYRUN_ERR_CONFIG, hint,
                         "message id \"%s\" is %d characters; pain.001 allows at most %d", id, n,

@@ -347,8 +347,8 @@ START_TEST(pays_exactly_the_approved_iban_payouts)
     /* Header, payment block, accounts in electronic form, amounts. */
     ck_assert_ptr_nonnull(strstr(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document "
                                       "xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03\">"));
-    ck_assert_ptr_nonnull(strstr(xml, "<MsgId>PAYRUN-acme-2026-02</MsgId>"));
-    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>PAYRUN-acme-2026-02-1</PmtInfId>"));
+    ck_assert_ptr_nonnull(strstr(xml, "<MsgId>PAYRUN-acme-2026-02-1</MsgId>"));
+    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>PAYRUN-acme-2026-02-1-1</PmtInfId>"));
     ck_assert_ptr_nonnull(strstr(xml, "<CreDtTm>2026-03-01T08:00:00Z</CreDtTm>"));
     ck_assert_ptr_nonnull(strstr(xml, "<ReqdExctnDt>2026-03-01</ReqdExctnDt>"));
     ck_assert_ptr_nonnull(strstr(xml, "<PmtMtd>TRF</PmtMtd>"));
@@ -594,8 +594,8 @@ START_TEST(options_reach_the_file)
     xml = check_file(&fh, 1, 4200);
     ck_assert_ptr_nonnull(strstr(xml, "<ChrgBr>SHAR</ChrgBr>"));
     ck_assert_ptr_nonnull(strstr(xml, "<BtchBookg>false</BtchBookg>"));
-    ck_assert_ptr_nonnull(strstr(xml, "<MsgId>ACME-PAY-acme-2026-02</MsgId>"));
-    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>ACME-PAY-acme-2026-02-1</PmtInfId>"));
+    ck_assert_ptr_nonnull(strstr(xml, "<MsgId>ACME-PAY-acme-2026-02-1</MsgId>"));
+    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>ACME-PAY-acme-2026-02-1-1</PmtInfId>"));
     free(xml);
     fh_cleanup(&fh);
 }
@@ -665,42 +665,42 @@ START_TEST(long_message_id_refused_before_writing)
 {
     fake_host fh;
     struct payrun_payout_view *p = fh.payouts;
-    /* 23 + "-acme-2026-02" = 36 characters. */
-    const char *prefix = "ABCDEFGHIJKLMNOPQRSTUVW";
+    /* The run's number joins the id: 21 + "-acme-2026-02-1" = 36 characters. */
+    const char *prefix = "ABCDEFGHIJKLMNOPQRSTU";
     char *xml;
 
     eur_batch(&fh);
     fh_set(&fh, "message_id_prefix", prefix);
     payout(&p[0], "po_1", "p-001", "One", 4200, "approved", IBAN_DE, "INGDDEFF");
     fh.n_payouts = 1;
-    ck_assert_int_eq(strlen("ABCDEFGHIJKLMNOPQRSTUVW-acme-2026-02"), 36);
+    ck_assert_int_eq(strlen("ABCDEFGHIJKLMNOPQRSTU-acme-2026-02-1"), 36);
     ck_assert_int_eq(fh_run_plugin(&fh, "bank_pain001"), PAYRUN_ERR_CONFIG);
     assert_nothing_written(&fh);
-    ck_assert_msg(strstr(fh.last_error, "\"ABCDEFGHIJKLMNOPQRSTUVW-acme-2026-02\"") != NULL,
+    ck_assert_msg(strstr(fh.last_error, "\"ABCDEFGHIJKLMNOPQRSTU-acme-2026-02-1\"") != NULL,
                   "%s", fh.last_error);
     ck_assert_msg(strstr(fh.last_error, "36") != NULL, "%s", fh.last_error);
-    ck_assert_msg(strstr(fh.last_hint, "20") != NULL, "hint: %s", fh.last_hint);
+    ck_assert_msg(strstr(fh.last_hint, "13") != NULL, "hint: %s", fh.last_hint);
     fh_cleanup(&fh);
 
     /* A 34-character message id still fits, but its PmtInfId ("-1") does not. */
     eur_batch(&fh);
-    fh_set(&fh, "message_id_prefix", "ABCDEFGHIJKLMNOPQRSTU");
+    fh_set(&fh, "message_id_prefix", "ABCDEFGHIJKLMNOPQRS");
     payout(&p[0], "po_1", "p-001", "One", 4200, "approved", IBAN_DE, "INGDDEFF");
     fh.n_payouts = 1;
     ck_assert_int_eq(fh_run_plugin(&fh, "bank_pain001"), PAYRUN_ERR_CONFIG);
     assert_nothing_written(&fh);
-    ck_assert_msg(strstr(fh.last_error, "\"ABCDEFGHIJKLMNOPQRSTU-acme-2026-02-1\" is 36") != NULL,
+    ck_assert_msg(strstr(fh.last_error, "\"ABCDEFGHIJKLMNOPQRS-acme-2026-02-1-1\" is 36") != NULL,
                   "%s", fh.last_error);
     fh_cleanup(&fh);
 
     /* The longest that fits: a 33-character MsgId, a 35-character PmtInfId. */
     eur_batch(&fh);
-    fh_set(&fh, "message_id_prefix", "ABCDEFGHIJKLMNOPQRST");
+    fh_set(&fh, "message_id_prefix", "ABCDEFGHIJKLMNOPQR");
     payout(&p[0], "po_1", "p-001", "One", 4200, "approved", IBAN_DE, "INGDDEFF");
     fh.n_payouts = 1;
     ck_assert_int_eq(fh_run_plugin(&fh, "bank_pain001"), PAYRUN_OK);
     xml = check_file(&fh, 1, 4200);
-    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>ABCDEFGHIJKLMNOPQRST-acme-2026-02-1</PmtInfId>"));
+    ck_assert_ptr_nonnull(strstr(xml, "<PmtInfId>ABCDEFGHIJKLMNOPQR-acme-2026-02-1-1</PmtInfId>"));
     free(xml);
     fh_cleanup(&fh);
 
@@ -830,8 +830,8 @@ START_TEST(schema_rejects_broken_files)
         {"<BIC>INGDDEFF</BIC>", "<BIC>ingddeff</BIC>"},
         {">42.00</InstdAmt>", ">-42.00</InstdAmt>"},
         {">42.00</InstdAmt>", ">42.000001</InstdAmt>"},
-        {"<MsgId>PAYRUN-acme-2026-02</MsgId>",
-         "<MsgId>PAYRUN-acme-2026-02-0123456789abcdefgh</MsgId>"},
+        {"<MsgId>PAYRUN-acme-2026-02-1</MsgId>",
+         "<MsgId>PAYRUN-acme-2026-02-1-0123456789abcdefg</MsgId>"},
     };
     fake_host fh;
     char *xml, log[4096];

@@ -161,6 +161,12 @@ P run pay --period 2026-01 --as bob
 expect_rc 0 "pay the retried payout"
 [ "$(ls "$W"/out/acme/2026-01/ach-2026-01-*.txt | wc -l)" = 2 ] && ok || fail "a new ACH file for the retry, the first kept"
 [ "$(q "SELECT status FROM payouts WHERE id='$TECH'")" = processing ] && ok || fail "retried payout processing again"
+[ "$(for f in "$W"/out/acme/2026-01/ach-2026-01-*.txt; do head -1 "$f" | cut -c34; done | sort -u | wc -l)" = 2 ] && ok || fail "each pay run's ACH file has its own file id modifier"
+grep -q "<MsgId>PAYRUN-acme-2026-01-[0-9]*</MsgId>" "$xml" && ok || fail "the pain.001 message id carries the run number"
+# the old result file, applied again after the retry, must not fail the new payment
+P run settle --period 2026-01 --as bob
+expect_out "nothing to do" "an old result file is not applied twice"
+[ "$(q "SELECT status FROM payouts WHERE id='$TECH'")" = processing ] && ok || fail "the resent payment is untouched"
 P audit verify
 expect_rc 0 "audit chain intact"
 

@@ -424,6 +424,11 @@ static int h_payout_move(payrun_stage *st, const char *payout_id, int move, cons
     return PAYRUN_OK;
 }
 
+static int64_t h_run_number(payrun_stage *st)
+{
+    return FH(st)->run_number;
+}
+
 void fh_init(fake_host *fh)
 {
     const char *base = getenv("TMPDIR");
@@ -437,6 +442,7 @@ void fh_init(fake_host *fh)
     fh->currency = "USD";
     fh->exponent = 2;
     fh->clock = "2026-03-01T08:00:00Z";
+    fh->run_number = 1;
 
     struct payrun_host *h = &fh->host;
     h->size = sizeof(*h);
@@ -471,6 +477,7 @@ void fh_init(fake_host *fh)
     h->output_list = h_output_list;
     h->move_listed = h_move_listed;
     h->payout_move = h_payout_move;
+    h->run_number = h_run_number;
 }
 
 void fh_cleanup(fake_host *fh)

@@ -40,6 +40,7 @@ typedef struct fake_host {
 
     /* set by the test */
     const char *org, *period, *currency, *clock;
+    int64_t run_number;        /* what host->run_number answers (default 1) */
     int exponent;
     char dir[PATH_MAX];        /* temp dir: inputs and outputs are relative to it */
     fh_kv cfg[64];
