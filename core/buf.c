@@ -90,27 +90,32 @@ void buf_printf(buf *b, const char *fmt, ...)
 void buf_json_str(buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *p, *run;
 
     if (s == NULL) {
         buf_puts(b, "null");
         return;
     }
     buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    /* Runs of characters that need no escape go in one append. */
+    for (p = run = (const unsigned char *)s;; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
+            continue;
+        buf_append(b, run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
         switch (*p) {
         case '"': buf_append(b, "\\\"", 2); break;
         case '\\': buf_append(b, "\\\\", 2); break;
         case '\n': buf_append(b, "\\n", 2); break;
         case '\r': buf_append(b, "\\r", 2); break;
         case '\t': buf_append(b, "\\t", 2); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-                buf_append(b, esc, 6);
-            } else {
-                buf_append(b, p, 1);
-            }
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            buf_append(b, esc, 6);
         }
+        }
+        run = p + 1;
     }
     buf_append(b, "\"", 1);
 }

@@ -44,6 +44,11 @@ struct store {
      * statement without hashing the text (the text is still compared). */
     const char *last_sql[STMT_SLOTS];
     sqlite3_stmt *last_stmt[STMT_SLOTS];
+    /* The audit chain's head, read once per transaction and written back
+     * at commit: every event of a run would otherwise read and rewrite it. */
+    int head_known, head_dirty;
+    int64_t head_seq;
+    char head_hash[SHA256_HEX_LEN + 1];
 };
 
 /* Migrations, applied in order; migration i brings user_version to i + 1.
@@ -422,13 +427,20 @@ int store_begin(store *s, pr_err *err)
     if (exec(s, "BEGIN IMMEDIATE", err) != 0)
         return -1;
     s->in_tx = 1;
+    s->head_known = s->head_dirty = 0;
     return 0;
 }
+
+static int write_head(store *s, pr_err *err);
 
 int store_commit(store *s, pr_err *err)
 {
     if (!s->in_tx)
         return pr_err_set(err, EXIT_SOFTWARE, "commit without a transaction");
+    if (s->head_dirty && write_head(s, err) != 0) {
+        store_rollback(s);
+        return -1;
+    }
     if (exec(s, "COMMIT", err) != 0) {
         /* SQLite may leave the transaction open after a failed COMMIT
          * (SQLITE_BUSY); roll it back so nothing half-done lingers. */
@@ -441,6 +453,7 @@ int store_commit(store *s, pr_err *err)
 
 void store_rollback(store *s)
 {
+    s->head_known = s->head_dirty = 0;
     if (!s->in_tx)
         return;
     if (sqlite3_get_autocommit(s->db) == 0)
@@ -643,61 +656,10 @@ int store_partner_exists(store *s, const char *partner_id, pr_err *err)
 
 /* ---- audit -------------------------------------------------------------- */
 
-int store_audit_append(store *s, const char *at, const char *actor, const char *action,
-                       const char *entity_type, const char *entity_id,
-                       const char *metadata, pr_err *err)
+static int write_head(store *s, pr_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    audit_event e;
-    char prev[SHA256_HEX_LEN + 1] = AUDIT_GENESIS_HASH;
-    char hash[SHA256_HEX_LEN + 1];
-    int64_t seq = 1;
+    sqlite3_stmt *st;
     int rc;
-
-    if (need_tx(s, err) != 0)
-        return -1;
-    if (prepare(s, &st, "SELECT seq, hash FROM audit_heads WHERE org = ?1", err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        seq = sqlite3_column_int64(st, 0) + 1;
-        copy_col(prev, sizeof(prev), st, 1);
-    } else if (rc != SQLITE_DONE) {
-        release(s, st);
-        return db_fail(s, err, "read audit head");
-    }
-    release(s, st);
-
-    e.seq = seq;
-    e.org = s->org;
-    e.at = at;
-    e.actor = actor;
-    e.action = action;
-    e.entity_type = entity_type;
-    e.entity_id = entity_id;
-    e.metadata = metadata ? metadata : "{}";
-    audit_event_hash(&e, prev, hash);
-
-    if (prepare(s, &st,
-                "INSERT INTO audit_events (org, seq, at, actor, action, entity_type,"
-                " entity_id, metadata, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-                err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, entity_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, entity_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, e.metadata, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    release(s, st);
-    if (rc != SQLITE_DONE)
-        return db_fail(s, err, "write audit event");
 
     if (prepare(s, &st,
                 "INSERT INTO audit_heads (org, seq, hash) VALUES (?1, ?2, ?3)"
@@ -705,12 +667,79 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
                 err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, s->head_seq);
+    sqlite3_bind_text(st, 3, s->head_hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "write audit head");
+    s->head_dirty = 0;
+    return 0;
+}
+
+int store_audit_append(store *s, const char *at, const char *actor, const char *action,
+                       const char *entity_type, const char *entity_id,
+                       const char *metadata, pr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    audit_event e;
+    char hash[SHA256_HEX_LEN + 1];
+    int rc;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    if (!s->head_known) {
+        if (prepare(s, &st, "SELECT seq, hash FROM audit_heads WHERE org = ?1", err) != 0)
+            return -1;
+        sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        s->head_seq = 0;
+        memcpy(s->head_hash, AUDIT_GENESIS_HASH, sizeof(s->head_hash));
+        if (rc == SQLITE_ROW) {
+            s->head_seq = sqlite3_column_int64(st, 0);
+            copy_col(s->head_hash, sizeof(s->head_hash), st, 1);
+        } else if (rc != SQLITE_DONE) {
+            release(s, st);
+            return db_fail(s, err, "read audit head");
+        }
+        release(s, st);
+        s->head_known = 1;
+    }
+
+    e.seq = s->head_seq + 1;
+    e.org = s->org;
+    e.at = at;
+    e.actor = actor;
+    e.action = action;
+    e.entity_type = entity_type;
+    e.entity_id = entity_id;
+    e.metadata = metadata ? metadata : "{}";
+    audit_event_hash(&e, s->head_hash, hash);
+
+    if (prepare(s, &st,
+                "INSERT INTO audit_events (org, seq, at, actor, action, entity_type,"
+                " entity_id, metadata, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e.seq);
+    sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, entity_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, entity_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, e.metadata, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, s->head_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    release(s, st);
+    if (rc != SQLITE_DONE) {
+        s->head_known = 0; /* the insert failed: the head is what the table says */
+        return db_fail(s, err, "write audit event");
+    }
+    s->head_seq = e.seq;
+    memcpy(s->head_hash, hash, sizeof(hash));
+    s->head_dirty = 1;
     return 0;
 }
 
