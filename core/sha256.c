@@ -86,9 +86,10 @@ void sha256_final(sha256_ctx *c, unsigned char out[SHA256_DIGEST_LEN])
     int i;
 
     sha256_update(c, &pad, 1);
-    pad = 0;
-    while (c->nbuf != 56)
-        sha256_update(c, &pad, 1);
+    {
+        static const unsigned char zeros[64];
+        sha256_update(c, zeros, c->nbuf <= 56 ? 56 - c->nbuf : 120 - c->nbuf);
+    }
     for (i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));
     sha256_update(c, len, 8);

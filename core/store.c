@@ -101,10 +101,11 @@ static const char *const migrations[] = {
     "  attributed_amount INTEGER NOT NULL,"
     "  currency TEXT NOT NULL,"
     "  product_line TEXT,"
-    "  UNIQUE (org, period, deal_id, partner_id),"
     "  FOREIGN KEY (org, partner_id) REFERENCES partners (org, partner_id)"
     ");"
-    "CREATE INDEX attribution_by_partner ON attribution_lines (org, period, partner_id);"
+    /* One index serves both the duplicate check and the calculation's
+     * walk in partner order; every index here is paid for on every line. */
+    "CREATE UNIQUE INDEX attribution_key ON attribution_lines (org, period, partner_id, deal_id);"
     "CREATE TABLE payouts ("
     "  id TEXT PRIMARY KEY,"
     "  org TEXT NOT NULL,"
@@ -131,11 +132,13 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX payouts_by_status ON payouts (org, status, period);"
     "CREATE INDEX payouts_by_partner ON payouts (org, partner_id, period);"
+    /* One commission line per attribution line, keyed by it: no index of
+     * its own to maintain, and deleting attribution lines finds their
+     * commission lines by rowid. */
     "CREATE TABLE commission_lines ("
-    "  id INTEGER PRIMARY KEY,"
+    "  attribution_line_id INTEGER PRIMARY KEY REFERENCES attribution_lines (id),"
     "  org TEXT NOT NULL,"
     "  period TEXT NOT NULL,"
-    "  attribution_line_id INTEGER NOT NULL REFERENCES attribution_lines (id),"
     "  partner_id TEXT NOT NULL,"
     "  payout_id TEXT REFERENCES payouts (id),"
     "  rule TEXT NOT NULL,"
@@ -146,8 +149,7 @@ static const char *const migrations[] = {
     "  carry_reason TEXT"
     ");"
     "CREATE INDEX commission_by_payout ON commission_lines (org, payout_id);"
-    "CREATE INDEX commission_by_period ON commission_lines (org, period);"
-    "CREATE INDEX commission_carried ON commission_lines (org, partner_id, id)"
+    "CREATE INDEX commission_carried ON commission_lines (org, partner_id, attribution_line_id)"
     " WHERE payout_id IS NULL;"
     "CREATE TABLE approvals ("
     "  org TEXT NOT NULL,"
@@ -1518,8 +1520,10 @@ int store_period_reset(store *s, const char *period, int lines_too, pr_err *err)
                    " OR (payout_id IS NULL AND carried_to > ?2))",
                    period, "release carried lines", err) != 0)
         return -1;
-    if (exec_bound(s, "DELETE FROM commission_lines WHERE org = ?1 AND period = ?2", period,
-                   "delete commission lines", err) != 0)
+    if (exec_bound(s,
+                   "DELETE FROM commission_lines WHERE attribution_line_id IN (SELECT id FROM"
+                   " attribution_lines WHERE org = ?1 AND period = ?2)",
+                   period, "delete commission lines", err) != 0)
         return -1;
     if (!lines_too)
         return 0;
@@ -1538,7 +1542,7 @@ int store_line_insert(store *s, int64_t run_id, const char *period, const struct
                " deal_name, deal_status, closed_on, partner_id, model, percentage,"
                " attributed_amount, currency, product_line)"
                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
-               " ON CONFLICT (org, period, deal_id, partner_id) DO NOTHING", err) != 0)
+               " ON CONFLICT (org, period, partner_id, deal_id) DO NOTHING", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
@@ -1563,7 +1567,7 @@ int store_line_insert(store *s, int64_t run_id, const char *period, const struct
 
 /*
  * Two streams, each already in partner order by an index, merged here:
- * the period's won lines (attribution_by_partner) and the lines carried
+ * the period's won lines (attribution_key) and the lines carried
  * into it (commission_carried). Sorting their union in SQL instead cost a
  * temporary b-tree of every row of the period.
  */
@@ -1593,20 +1597,21 @@ int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr
     if (prepare(s, &news,
                 "SELECT a.partner_id, p.type, p.tier, p.commission_rate, p.currency, a.id,"
                 " a.deal_id, coalesce(a.product_line, ''), a.attributed_amount"
-                " FROM attribution_lines a INDEXED BY attribution_by_partner"
+                " FROM attribution_lines a INDEXED BY attribution_key"
                 " JOIN partners p ON p.org = a.org AND p.partner_id = a.partner_id"
                 " WHERE a.org = ?1 AND a.period = ?2 AND a.deal_status = 'won'"
                 " ORDER BY a.partner_id, a.id",
                 err) != 0)
         return -1;
     if (prepare(s, &old,
-                "SELECT c.partner_id, p.type, p.tier, p.commission_rate, p.currency, c.id,"
+                "SELECT c.partner_id, p.type, p.tier, p.commission_rate, p.currency,"
+                " c.attribution_line_id,"
                 " a.deal_id, coalesce(a.product_line, ''), a.attributed_amount, c.rate, c.rule,"
                 " c.exact FROM commission_lines c"
                 " JOIN attribution_lines a ON a.id = c.attribution_line_id"
                 " JOIN partners p ON p.org = c.org AND p.partner_id = c.partner_id"
                 " WHERE c.org = ?1 AND c.payout_id IS NULL AND c.carried_to <= ?2"
-                " ORDER BY c.partner_id, c.id",
+                " ORDER BY c.partner_id, c.attribution_line_id",
                 err) != 0) {
         release(s, news);
         return -1;
@@ -1681,7 +1686,7 @@ int store_commission_assign(store *s, int64_t line_id, const char *payout_id, in
 
     if (need_tx(s, err) != 0 ||
         prepare(s, &st, "UPDATE commission_lines SET payout_id = ?1, amount = ?2, carried_to = ?3,"
-               " carry_reason = ?4 WHERE org = ?5 AND id = ?6", err) != 0)
+               " carry_reason = ?4 WHERE org = ?5 AND attribution_line_id = ?6", err) != 0)
         return -1;
     bind_text(st, 1, payout_id);
     if (has_amount)
