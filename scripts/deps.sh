@@ -11,6 +11,7 @@ packages=(
   python3                              # JSON checks in integration tests
   ledger hledger beancount             # journal checkers used by tests
   libxml2-utils                        # xmllint, for bank file schemas
+  valgrind                             # one test pass under memcheck
 )
 
 missing=()

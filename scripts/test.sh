@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build payrun and run every test twice: once plainly with warnings as
-# errors, once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# errors and the hardening flags, once under AddressSanitizer +
+# UndefinedBehaviorSanitizer; then the unit and plugin suites and the demo
+# once more under valgrind.
 # This is the README's test command, and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +36,27 @@ run_suite() {
 run_suite plain build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
 
+# One pass under valgrind (the plain build): the unit and plugin suites in
+# one process each, so leaks show, and the demo through the real binary.
+echo "== valgrind"
+vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
+for suite in unit_tests plugin_tests; do
+  if ! CK_FORK=no $vg "build/tests/$suite" >"build/valgrind-$suite.log" 2>&1; then
+    echo "valgrind: $suite failed (see build/valgrind-$suite.log)"; status=1
+  fi
+  grep -h '^[0-9]*%: Checks:' "build/valgrind-$suite.log" || true
+done
+cat >build/valgrind-payrun <<WRAP
+#!/bin/sh
+exec $vg "$PWD/build/core/payrun" "\$@"
+WRAP
+chmod +x build/valgrind-payrun
+if ! PAYRUN="$PWD/build/valgrind-payrun" SRC="$PWD" BUILD="$PWD/build" bash tests/integration/test_demo.sh; then
+  echo "valgrind: the demo failed"; status=1
+fi
+
 if [ "$status" -ne 0 ]; then
   echo "tests: FAILED"
   exit 1
 fi
-echo "tests: all passed, plain and under ASan+UBSan"
+echo "tests: all passed, plain, under ASan+UBSan, and under valgrind"
