@@ -1345,6 +1345,48 @@ static char *dup_col(sqlite3_stmt *st, int col)
     return strdup(t ? (const char *)t : "");
 }
 
+/* Step `st` to the end, keeping a copy of column 0 of each row. Ids are
+ * collected before they are acted on, so the action may change the rows
+ * the statement reads. The caller frees with free_ids. */
+static int collect_ids(store *s, sqlite3_stmt *st, char ***out, size_t *n_out,
+                       const char *what, pr_err *err)
+{
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **ni = realloc(ids, nc * sizeof(*ni));
+            if (ni == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            ids = ni;
+            cap = nc;
+        }
+        if ((ids[n] = dup_col(st, 0)) == NULL) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, what);
+    release(s, st);
+    *out = ids;
+    *n_out = n;
+    return ret;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
 int store_run_last_ok(store *s, const char *pipeline, const char *period, int64_t *run_id,
                       char **config_digest, char **input_digests, pr_err *err)
 {
@@ -1792,8 +1834,8 @@ int store_payouts_prune(store *s, const char *period, int64_t run_id, const char
 {
     sqlite3_stmt *st;
     char **ids = NULL;
-    size_t n = 0, cap = 0;
-    int rc, ret = 0;
+    size_t n = 0;
+    int ret;
 
     *deleted = 0;
     if (prepare(s, &st,
@@ -1804,35 +1846,14 @@ int store_payouts_prune(store *s, const char *period, int64_t run_id, const char
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, run_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **ni = realloc(ids, nc * sizeof(*ni));
-            if (ni == NULL) {
-                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-                break;
-            }
-            ids = ni;
-            cap = nc;
-        }
-        if ((ids[n] = dup_col(st, 0)) == NULL) {
-            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-            break;
-        }
-        n++;
-    }
-    if (ret == 0 && rc != SQLITE_DONE)
-        ret = db_fail(s, err, "read payouts");
-    release(s, st);
+    ret = collect_ids(s, st, &ids, &n, "read payouts", err);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         ret = store_payout_delete(s, ids[i], actor, at,
                                   "recalculated: the partner earns no payout this period", err);
         if (ret == 0)
             (*deleted)++;
     }
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    free_ids(ids, n);
     return ret;
 }
 
@@ -2253,10 +2274,9 @@ int store_pending_ids(store *s, const char *period, store_id_cb cb, void *ud, pr
 {
     sqlite3_stmt *st;
     char **ids = NULL;
-    size_t n = 0, cap = 0;
-    int rc, ret = 0;
+    size_t n = 0;
+    int ret;
 
-    /* Ids are collected first, so the callback may change the payouts. */
     if (prepare(s, &st,
                 "SELECT id FROM payouts WHERE org = ?1 AND status = 'pending_approval'"
                 " AND (?2 IS NULL OR period = ?2) ORDER BY period, partner_id, id",
@@ -2265,31 +2285,10 @@ int store_pending_ids(store *s, const char *period, store_id_cb cb, void *ud, pr
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     if (period)
         sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            char **ni = realloc(ids, nc * sizeof(*ni));
-            if (ni == NULL) {
-                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-                break;
-            }
-            ids = ni;
-            cap = nc;
-        }
-        if ((ids[n] = dup_col(st, 0)) == NULL) {
-            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-            break;
-        }
-        n++;
-    }
-    if (ret == 0 && rc != SQLITE_DONE)
-        ret = db_fail(s, err, "list pending payouts");
-    release(s, st);
+    ret = collect_ids(s, st, &ids, &n, "list pending payouts", err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(ud, ids[i]);
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    free_ids(ids, n);
     return ret;
 }
 
