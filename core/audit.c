@@ -6,19 +6,35 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Decimal digits of n into buf (no terminator); returns how many. */
+static size_t decimal(char *buf, uint64_t n)
+{
+    char tmp[24];
+    size_t k = 0, i;
+
+    do {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    for (i = 0; i < k; i++)
+        buf[i] = tmp[k - 1 - i];
+    return k;
+}
+
 static void field(sha256_ctx *c, const char *s)
 {
     char len[24];
-    size_t n = s ? strlen(s) : 0;
-    int k;
+    size_t n, k;
 
     /* A NULL field hashes as "-:" so it differs from an empty one ("0:"). */
     if (s == NULL) {
         sha256_update(c, "-:\n", 3);
         return;
     }
-    k = snprintf(len, sizeof(len), "%zu:", n);
-    sha256_update(c, len, (size_t)k);
+    n = strlen(s);
+    k = decimal(len, n);
+    len[k++] = ':';
+    sha256_update(c, len, k);
     sha256_update(c, s, n);
     sha256_update(c, "\n", 1);
 }
@@ -29,7 +45,10 @@ void audit_event_hash(const audit_event *e, const char *prev_hash,
     sha256_ctx c;
     char seq[24];
 
-    snprintf(seq, sizeof(seq), "%lld", (long long)e->seq);
+    if (e->seq < 0)
+        snprintf(seq, sizeof(seq), "%lld", (long long)e->seq);
+    else
+        seq[decimal(seq, (uint64_t)e->seq)] = '\0';
     sha256_init(&c);
     sha256_update(&c, "payrun-audit-v1\n", 16);
     field(&c, prev_hash);

@@ -295,11 +295,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
 
-    if (t == NULL)
-        dst[0] = '\0';
-    else
-        snprintf(dst, cap, "%s", (const char *)t);
+    /* A listing copies twenty of these per payout: no printf here. */
+    if (n >= cap)
+        n = cap - 1;
+    if (n > 0)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
 }
 
 static int user_version(store *s, int *out, pr_err *err)
@@ -1080,16 +1083,15 @@ int store_payout_move(store *s, const char *id, payout_move move, const char *ac
     return store_payout_move_ex(s, id, move, actor, at, detail, rule, NULL, err);
 }
 
+static int move_loaded(store *s, const payout *pp, payout_move move, const char *actor,
+                       const char *at, const char *detail, const char *rule,
+                       const char *extra_json, pr_err *err);
+
 int store_payout_move_ex(store *s, const char *id, payout_move move, const char *actor,
                          const char *at, const char *detail, const char *rule,
                          const char *extra_json, pr_err *err)
 {
-    sqlite3_stmt *st;
     payout p;
-    payout_status to;
-    buf sql, meta;
-    char *m;
-    int rc, n = 3;
 
     if (need_tx(s, err) != 0)
         return -1;
@@ -1098,6 +1100,22 @@ int store_payout_move_ex(store *s, const char *id, payout_move move, const char 
                           move_name(move));
     if (get_existing(s, id, &p, err) != 0)
         return -1;
+    return move_loaded(s, &p, move, actor, at, detail, rule, extra_json, err);
+}
+
+/* The move itself, for a payout already read in this transaction. */
+static int move_loaded(store *s, const payout *pp, payout_move move, const char *actor,
+                       const char *at, const char *detail, const char *rule,
+                       const char *extra_json, pr_err *err)
+{
+    sqlite3_stmt *st;
+    const payout p = *pp;
+    const char *id = pp->id;
+    payout_status to;
+    buf sql, meta;
+    char *m;
+    int rc, n = 3;
+
     if (state_move(id, p.status, move, &to, err) != 0)
         return -1;
     if (move == MOVE_APPROVE && p.hold_reason[0]) {
@@ -2154,7 +2172,7 @@ int store_payout_approve(store *s, const char *id, const char *approver, const c
         return 0;
     }
     *result = APPROVE_APPROVED;
-    return store_payout_move(s, id, MOVE_APPROVE, approver, at, NULL, NULL, err);
+    return move_loaded(s, &p, MOVE_APPROVE, approver, at, NULL, NULL, NULL, err);
 }
 
 /* LIKE pattern for a case-insensitive substring search, with the

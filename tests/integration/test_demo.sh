@@ -8,7 +8,7 @@ set -e
 : "${BUILD:?}"
 
 mkdir -p "$T/config" "$T/samples" "$T/var"
-cp "$SRC"/samples/* "$T/samples/"
+cp "$SRC"/samples/*.csv "$T/samples/"
 sed "s|plugin_path: \[../build/plugins\]|plugin_path: [$BUILD/plugins]|" "$SRC/config/demo.yaml" >"$T/config/demo.yaml"
 export PAYRUN_CONFIG="$T/config/demo.yaml"
 q() { sqlite3 "$T/var/acme.db" "$1"; }
