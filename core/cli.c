@@ -573,9 +573,11 @@ static const command commands[] = {
      "approval by two approvers other than you. Needs the preparer role."},
     {"payouts update", cmd_payouts_update,
      "payrun payouts update ID [--amount X] [--notes TEXT] --config FILE",
-     "Change the amount or notes of a payout still pending approval. A changed amount\n"
-     "clears the approvals it had, then needs two approvers, neither of them you.\n"
-     "Audited with before and after. Needs the preparer role."},
+     "Change the notes of a payout still pending approval, or the amount of one made\n"
+     "by hand (a computed payout's amount is the sum of its lines: correct the inputs\n"
+     "and rerun the close, or add a manual payout). A changed amount clears the\n"
+     "approvals and then needs two approvers, neither of them you. Audited with\n"
+     "before and after. Needs the preparer role."},
     {"payouts delete", cmd_payouts_delete, "payrun payouts delete ID --config FILE",
      "Delete a payout still pending approval; audited. Needs the preparer role."},
     {"approve", cmd_approve, "payrun approve ID... | --all-pending [--period YYYY-MM] --config FILE",

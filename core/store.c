@@ -1223,6 +1223,15 @@ int store_payout_edit(store *s, const char *id, int has_amount, int64_t amount,
         return -1;
     if (state_move(id, p.status, MOVE_EDIT, &to, err) != 0)
         return -1;
+    /* A computed payout is the sum of its commission lines; typing over
+     * it would leave lines that no longer add up to the payout. */
+    if (has_amount && amount != p.amount && p.kind == PAYOUT_KIND_COMMISSION) {
+        pr_err_set(err, EXIT_DATAERR,
+                   "payout \"%s\" is computed from its commission lines: its amount cannot be "
+                   "typed over", id);
+        return pr_err_hint(err, "record the difference as a manual payout (payrun payouts "
+                                "create), or correct the inputs and rerun the close");
+    }
     /* A changed amount is now a person's figure: that person may not
      * approve it, and it needs two approvers (see STORE_HAND_APPROVALS). */
     changed = has_amount && amount != p.amount;

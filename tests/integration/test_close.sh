@@ -207,7 +207,8 @@ expect_rc 0 "close April"
 [ "$(q "SELECT count(*) FROM commission_lines c JOIN payouts p ON p.id = c.payout_id WHERE p.period='2026-04' AND p.partner_id='DATAPIPE' AND c.period='2026-01'")" = 2 ] && ok || fail "January's lines paid in April"
 [ "$(q "SELECT count(*) FROM commission_lines WHERE payout_id IS NULL AND carried_to < '2026-05'")" = 0 ] && ok || fail "no line left behind"
 
-# approval rules never decide about an amount a person typed
+# a computed payout's amount cannot be typed over, and approval rules
+# never decide about a hand-made payout
 cat >>"$cfg" <<'YAML'
   reapprove:
     - stage: approvals
@@ -217,11 +218,14 @@ YAML
 G=$(q "SELECT id FROM payouts WHERE partner_id='GROWTHLABS' AND period='2026-04'")
 N=$(q "SELECT id FROM payouts WHERE partner_id='NEXGEN' AND period='2026-04'")
 run "$PAYRUN" payouts update "$G" --amount 500.00 --config "$cfg" --as alice
-expect_rc 0 "type an amount by hand"
+expect_rc 65 "a computed amount is not typed over"
+run "$PAYRUN" payouts create --partner OLDCO --amount 500.00 --period 2026-04 --config "$cfg" --as alice
+expect_rc 0 "a payout by hand"
+M=$(q "SELECT id FROM payouts WHERE partner_id='OLDCO' AND period='2026-04'")
 run "$PAYRUN" run reapprove --period 2026-04 --config "$cfg" --as alice
 expect_rc 0 "an approval-only pipeline"
 [ "$(q "SELECT status FROM payouts WHERE id='$N'")" = approved ] && ok || fail "a computed payout is approved by the rule"
-[ "$(q "SELECT status || '/' || approvals_required FROM payouts WHERE id='$G'")" = "pending_approval/2" ] && ok || fail "the typed amount is left to two people"
+[ "$(q "SELECT status || '/' || approvals_required FROM payouts WHERE id='$M'")" = "pending_approval/2" ] && ok || fail "the hand-made payout is left to two people"
 
 # holds are released when the rule no longer holds
 write_config "$W/hold.yaml" '{ hold_without_payment_details: true }'

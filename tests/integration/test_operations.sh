@@ -136,15 +136,17 @@ SELF=$(q "SELECT id FROM payouts WHERE partner_id='OLDCO'")
 p approve "$SELF" --as alice2
 expect_rc 77 "creator cannot approve"
 expect_err "created payout" "creator refusal says why"
-# whoever types an amount cannot approve it, and it then needs two approvers
+# a computed payout's amount cannot be typed over: its lines must add up
 p payouts update "$GROW" --amount 6900.00 --as alice2
-expect_rc 0 "amount edited by hand"
-[ "$(q "SELECT approvals_required FROM payouts WHERE id='$GROW'")" = 2 ] && ok || fail "edited amount needs two approvals"
-p approve "$GROW" --as alice2
+expect_rc 65 "a computed amount is not typed over"
+expect_err "computed from its commission lines" "refusal says why"
+# whoever types an amount cannot approve it, and it needs two approvers
+p payouts update "$MAN" --amount 310.00 --as alice2
+expect_rc 0 "a hand-made amount edited by another preparer"
+[ "$(q "SELECT approvals_required FROM payouts WHERE id='$MAN'")" = 2 ] && ok || fail "edited amount needs two approvals"
+p approve "$MAN" --as alice2
 expect_rc 77 "the editor cannot approve"
 expect_err "set the amount of payout" "editor refusal says why"
-p payouts update "$GROW" --amount 6800.00 --as alice
-expect_rc 0 "amount put back"
 p payouts delete "$SELF" --as alice
 expect_rc 0 "delete pending"
 [ "$(q "SELECT count(*) FROM payouts WHERE id='$SELF'")" = 0 ] && ok || fail "deleted"
@@ -153,9 +155,9 @@ expect_rc 0 "delete pending"
 # bulk: one transaction, counts, skipped with why
 p approve --all-pending --as bob
 expect_rc 0 "bulk approve"
-expect_out "approved 2, waiting for more approvals 3, skipped 0" "bulk counts"
+expect_out "approved 3, waiting for more approvals 2, skipped 0" "bulk counts"
 p approve --all-pending --as bob
-expect_out "skipped 3" "bulk skips what bob already approved"
+expect_out "skipped 2" "bulk skips what bob already approved"
 expect_out "has already approved" "bulk skip says why"
 p mark-processing "$DATA" "$NEX" "$TECH" --as dave
 expect_rc 65 "mark-processing all or none"
@@ -163,8 +165,8 @@ expect_err "is pending_approval: cannot mark_processing" "the refused one is nam
 [ "$(q "SELECT count(*) FROM payouts WHERE status='processing'")" = 0 ] && ok || fail "nothing moved on refusal"
 p approve "$TECH" --as carol
 expect_rc 0 "TechStar second approval"
-p approve "$MAN" "$GROW" --as carol
-expect_out "approved 2, waiting for more approvals 0" "hand-set amounts approved by a second approver"
+p approve "$MAN" --as carol
+expect_out "approved 1, waiting for more approvals 0" "a hand-set amount approved by a second approver"
 
 # reject, mark-*, retry
 p reject "$MAN" --as bob
@@ -195,7 +197,7 @@ d = json.load(sys.stdin)
 s = d["statuses"]
 assert s["paid"] == {"count": 2, "amount": "27650.00"}, s["paid"]
 assert d["total"]["count"] == 6, d["total"]
-assert d["total"]["amount"] == "49300.00", d["total"]
+assert d["total"]["amount"] == "49310.00", d["total"]
 ' && ok || fail "stats json"
 p stats --period 2026-02
 expect_out "pending_approval         0             0.00" "stats per period"
