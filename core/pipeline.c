@@ -599,7 +599,14 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
             }
         }
         if (keep_it) {
-            if (rename(o->tmp, o->final) != 0 || fsync_dir_of(o->final) != 0) {
+            int renamed = rename(o->tmp, o->final) == 0;
+            /* Another payrun may have finished this rename for us (see
+             * recover_outputs): the file in place is the one we wrote. */
+            if (!renamed && errno == ENOENT && committed && access(o->final, F_OK) == 0)
+                renamed = 1;
+            if (renamed && committed && r->s)
+                store_output_done(r->s, o->final, NULL);
+            if (!renamed || fsync_dir_of(o->final) != 0) {
                 if (rc == 0) {
                     pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
                                "put in place: %s", o->final, strerror(errno));
@@ -1390,6 +1397,33 @@ static int restore_outputs(run_ctx *r, pr_err *err)
     return rc;
 }
 
+/* Output files of a committed run whose process died before renaming
+ * them: their temporary files are complete (fsynced before the commit)
+ * and recorded with their digest, so they are put in place now. */
+static int recover_one(void *ud, int64_t run_id, const char *final, const char *tmp,
+                       const char *sha256)
+{
+    run_ctx *r = ud;
+    char hex[65];
+    pr_err e = {0};
+
+    if (access(tmp, F_OK) == 0 && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
+        if (rename(tmp, final) == 0 && fsync_dir_of(final) == 0) {
+            fprintf(stderr, "payrun: put %s in place: run %lld committed it but stopped before "
+                            "renaming it\n", final, (long long)run_id);
+            store_output_done(r->s, final, NULL);
+        }
+        return 0;
+    }
+    if (access(final, F_OK) == 0) {
+        store_output_done(r->s, final, NULL);
+        return 0;
+    }
+    fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing and so is its "
+                    "temporary file\n", final, (long long)run_id);
+    return 0;
+}
+
 static int record_run(run_ctx *r, const char *cdigest, const char *inputs, pr_err *err)
 {
     char ended[CLOCK_LEN], id[24];
@@ -1493,6 +1527,8 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     if (store_open(o->dry_run && access(cfg->database, F_OK) != 0 ? ":memory:" : cfg->database,
                    cfg->org, cfg->busy_timeout_ms, &r.s, err) != 0)
         goto done;
+    if (!o->dry_run && store_outputs_pending_each(r.s, recover_one, &r, err) < 0)
+        goto done;
 
     /* 3. one transaction for the whole run; the rerun checks are inside it,
      * so two identical runs started together see each other's commit */
@@ -1569,6 +1605,10 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
         rc = 0;
         goto done;
     }
+    for (struct payrun_output *out = r.outputs; out; out = out->next)
+        if (!out->discard && out->closed &&
+            store_output_pending(r.s, r.run_id, out->final, out->tmp, out->digest, err) != 0)
+            goto rollback;
     if (store_commit(r.s, err) != 0)
         goto failed;
     rc = finish_outputs(&r, 1, err);

@@ -173,6 +173,17 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (org, seq)"
     ");"
     "CREATE INDEX audit_by_entity ON audit_events (org, entity_id);"
+    /* Output files of a committed run not yet renamed into place: if the
+     * process dies between its commit and its renames, the next run
+     * finishes them (a pay run's bank file must not be lost). */
+    "CREATE TABLE pending_outputs ("
+    "  org TEXT NOT NULL,"
+    "  run_id INTEGER NOT NULL REFERENCES runs (id),"
+    "  final TEXT NOT NULL,"
+    "  tmp TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  PRIMARY KEY (org, final)"
+    ");"
     "CREATE TABLE audit_heads ("
     "  org TEXT PRIMARY KEY,"
     "  seq INTEGER NOT NULL,"
@@ -2505,5 +2516,98 @@ int store_release_stale_holds(store *s, const char *period, int64_t run_id, cons
     }
     free(ids);
     free(reasons);
+    return ret;
+}
+
+/* ---- output files between commit and rename ------------------------------ */
+
+int store_output_pending(store *s, int64_t run_id, const char *final, const char *tmp,
+                         const char *sha256, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "INSERT INTO pending_outputs (org, run_id, final, tmp, sha256)"
+                " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (org, final) DO UPDATE SET"
+                " run_id = excluded.run_id, tmp = excluded.tmp, sha256 = excluded.sha256",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_id);
+    sqlite3_bind_text(st, 3, final, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, tmp, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, sha256, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    release(s, st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "record an output file");
+    return 0;
+}
+
+int store_output_done(store *s, const char *final, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    /* Outside the run's transaction, after its commit: a lost update here
+     * only means the next run checks a file that is already in place. */
+    if (prepare(s, &st, "DELETE FROM pending_outputs WHERE org = ?1 AND final = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, final, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    release(s, st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, err, "forget an output file");
+    return 0;
+}
+
+int store_outputs_pending_each(store *s, store_output_cb cb, void *ud, pr_err *err)
+{
+    sqlite3_stmt *st;
+    char **rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    if (prepare(s, &st,
+                "SELECT run_id, final, tmp, sha256 FROM pending_outputs WHERE org = ?1"
+                " ORDER BY final",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    /* Rows are copied out first, so the callback may delete them. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n + 4 > cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **nr = realloc(rows, nc * sizeof(*nr));
+            if (nr == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        for (int k = 0; k < 4; k++)
+            rows[n + (size_t)k] = dup_col(st, k);
+        n += 4;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read output files");
+    release(s, st);
+    for (size_t i = 0; ret == 0 && i < n; i += 4) {
+        if (!rows[i] || !rows[i + 1] || !rows[i + 2] || !rows[i + 3]) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        int64_t run = 0;
+        for (const char *c = rows[i]; *c >= '0' && *c <= '9' && run < INT64_MAX / 10; c++)
+            run = run * 10 + (*c - '0');
+        ret = cb(ud, run, rows[i + 1], rows[i + 2], rows[i + 3]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(rows[i]);
+    free(rows);
     return ret;
 }

@@ -263,6 +263,19 @@ int store_period_totals(store *s, const char *period, status_total out[STATUS__C
                         pr_err *err);
 
 
+/* ---- output files between a run's commit and their renames ------------------ */
+
+/* Record, in the run's transaction, an output file to be renamed from
+ * `tmp` to `final` once the run commits; store_output_done forgets it
+ * once renamed. */
+int store_output_pending(store *s, int64_t run_id, const char *final, const char *tmp,
+                         const char *sha256, pr_err *err);
+int store_output_done(store *s, const char *final, pr_err *err);
+typedef int (*store_output_cb)(void *ud, int64_t run_id, const char *final, const char *tmp,
+                               const char *sha256);
+/* Outputs of committed runs still waiting for their rename. */
+int store_outputs_pending_each(store *s, store_output_cb cb, void *ud, pr_err *err);
+
 /* ---- operations: approvals, listing, reports ------------------------------ */
 
 typedef enum approve_result {

@@ -12,6 +12,7 @@ packages=(
   ledger hledger beancount             # journal checkers used by tests
   libxml2-utils                        # xmllint, for bank file schemas
   valgrind                             # one test pass under memcheck
+  strace                               # crash tests kill payrun at a chosen syscall
 )
 
 missing=()

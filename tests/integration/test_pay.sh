@@ -81,6 +81,25 @@ P approve --all-pending --as bob
 P approve "$TECH" --as carol
 expect_rc 0 "all three approved"
 
+# --- a crash between the commit and the renames loses no bank file ---------
+cp "$W/acme.db" "$T/before-pay.db"
+P run pay --period 2026-01 --as alice
+expect_rc 77 "a preparer cannot pay"
+expect_err "needs the payer role" "payer role named"
+set +e
+strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
+  -e inject=rename,renameat,renameat2:signal=SIGKILL:when=1 \
+  "$PAYRUN" run pay --period 2026-01 --as bob --config "$cfg" >/dev/null 2>&1
+set -e
+[ "$(ls "$W"/out/acme/2026-01/ | grep -c '\.tmp-')" = 2 ] && ok || fail "killed after its commit, before renaming its two bank files"
+P run pay --period 2026-01 --as bob
+expect_err "stopped before renaming it" "the next run says it finishes the renames"
+[ "$(ls "$W"/out/acme/2026-01/ach-2026-01-*.txt "$W"/out/acme/2026-01/pain001-2026-01-*.xml | wc -l)" = 2 ] && ok || fail "both bank files in place"
+[ "$(ls "$W"/out/acme/2026-01/ | grep -c '\.tmp-')" = 0 ] && ok || fail "no temporary file left"
+# start the pay tests below from the state before that crash
+rm -rf "$W/out/acme/2026-01"/ach-* "$W/out/acme/2026-01"/pain001-* "$W"/acme.db-wal "$W"/acme.db-shm
+cp "$T/before-pay.db" "$W/acme.db"
+
 # --- pay: a payer's job ------------------------------------------------------
 P run pay --period 2026-01 --as alice
 expect_rc 77 "a preparer cannot pay"

@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     snprintf(po.partner_id, sizeof(po.partner_id), "P1");
     snprintf(po.currency, sizeof(po.currency), "USD");
     po.amount = 1520000;
+    po.kind = PAYOUT_KIND_MANUAL; /* its amount is edited below */
     po.approvals_required = 1;
     if (store_payout_create(s, &po, "alice", "2026-03-01T09:00:00Z", &err) != 0 ||
         store_payout_edit(s, po.id, 1, 1520001, "typo", "alice", "2026-03-01T09:05:00Z", &err) != 0 ||

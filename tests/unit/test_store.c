@@ -244,6 +244,18 @@ START_TEST(edit_and_delete_only_while_pending)
     add_partner(s, "P2");
     create_payout(s, "P1", 1000, &p);
     create_payout(s, "P2", 2000, &q);
+    /* A computed payout's amount is its lines' sum: not typed over. */
+    ck_assert_int_eq(store_payout_edit(s, p.id, 1, 1500, "raised", "alice", "t1", &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "computed from its commission lines"));
+    ck_assert_int_eq(store_payout_delete(s, p.id, "alice", "t1", NULL, &err), 0);
+    memset(&p, 0, sizeof(p));
+    snprintf(p.period, sizeof(p.period), "2026-02");
+    snprintf(p.partner_id, sizeof(p.partner_id), "P1");
+    snprintf(p.currency, sizeof(p.currency), "USD");
+    p.kind = PAYOUT_KIND_MANUAL;
+    p.amount = 1000;
+    ck_assert_int_eq(store_payout_create(s, &p, "carol", "t1", &err), 0);
+    ck_assert_int_eq(p.approvals_required, STORE_HAND_APPROVALS);
     ck_assert_int_eq(store_payout_edit(s, p.id, 1, 1500, "raised", "alice", "t1", &err), 0);
     ck_assert_int_eq(store_payout_delete(s, q.id, "alice", "t2", NULL, &err), 0);
     ck_assert_int_eq(store_payout_move(s, p.id, MOVE_REJECT, "bob", "t3", NULL, NULL, &err), -1);

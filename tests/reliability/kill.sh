@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# kill.sh: kill -9 a close at every write, fsync and rename, rerun it, and
+# require the books a close that never crashed would have left.
+#
+#   PAYRUN=... BUILD=... SRC=... bash tests/reliability/kill.sh --quick|--full
+#
+# For each scenario (see common.sh: demo, recalc, and gen when PAYRUN_GEN
+# is set, full mode only) a clean close gives the reference state and
+# `strace -c` counts its write, pwrite64, fsync, fdatasync, rename and
+# renameat calls. Then for each syscall and each occurrence N (quick: a
+# sample; full: all) the close runs on a fresh copy under
+#   strace -f -e inject=SYSCALL:signal=SIGKILL:when=N
+# which kills it as it enters its N-th such call, the close runs again
+# normally (it must succeed) and the end state must equal the reference
+# (common.sh: canon, check_converged). The gen scenario makes thousands of
+# writes, so there about GEN_CAP (40) occurrences of each syscall, evenly
+# spread, are killed, not all. Then kills at random times with
+# `timeout -s KILL`, spread over the clean close's wall time: 200 of the
+# demo close and 100 of the recalc one in full mode, 10 and 5 in quick
+# mode (the same times for the same seed, KILL_SEED).
+#
+# Options by environment: KILL_SYSCALLS (comma-separated, to narrow or
+# widen the list), KILL_SEED, QUICK_CAP (most points per syscall in quick
+# mode, default 20), GEN_CAP, RANDOM_KILLS (random kills of the demo
+# close; the recalc close gets half as many).
+. "$(dirname "$0")/common.sh"
+
+SYSCALLS=${KILL_SYSCALLS:-write,pwrite64,fsync,fdatasync,rename,renameat}
+SEED=${KILL_SEED:-7}
+GEN_CAP=${GEN_CAP:-40}
+if [ "$MODE" = full ]; then
+  N_RANDOM=${RANDOM_KILLS:-200}
+  N_RANDOM_RECALC=$(( N_RANDOM / 2 ))
+  SCENARIOS="demo recalc"
+  [ -n "${PAYRUN_GEN:-}" ] && SCENARIOS="$SCENARIOS gen"
+else
+  N_RANDOM=${RANDOM_KILLS:-10}
+  N_RANDOM_RECALC=$(( N_RANDOM / 2 ))
+  SCENARIOS="demo recalc"
+fi
+NOT_KILLED=0
+LEFT_TMP=0
+
+# prepare SCN: the template, the reference state and the syscall counts
+prepare() {
+  local scn=$1 tpl="$R/tpl-$1" ref="$R/ref-$1" again="$R/again-$1" rc
+  setup_scenario "$scn" "$tpl" || { echo "scenario $scn: setup failed" >&2; exit 2; }
+  cp -a "$tpl" "$ref"
+  payrun_in "$ref" $(close_args) >"$ref/close.out" 2>&1; rc=$?
+  if [ $rc -ne 0 ]; then echo "scenario $scn: the clean close failed (exit $rc):" >&2; cat "$ref/close.out" >&2; exit 2; fi
+  canon "$ref" "$R/ref-$scn.txt"
+  # the comparison means something only if two clean closes agree
+  cp -a "$tpl" "$again"
+  payrun_in "$again" $(close_args) >/dev/null 2>&1
+  canon "$again" "$R/again-$scn.txt"
+  if ! cmp -s "$R/ref-$scn.txt" "$R/again-$scn.txt"; then
+    echo "scenario $scn: two clean closes differ; the reference is not reproducible:" >&2
+    diff "$R/ref-$scn.txt" "$R/again-$scn.txt" | head -20 >&2
+    exit 2
+  fi
+  rm -rf "$again"
+  count_syscalls "$tpl" "$SYSCALLS" >"$R/counts-$scn" || exit 2
+  echo "scenario $scn: reference: $(grep -c '^INSERT INTO payouts' "$R/ref-$scn.txt") payouts," \
+       "$(sed -n '/^== files/,$p' "$R/ref-$scn.txt" | grep -c ' out/') files;" \
+       "a clean close makes $(counts_line "$R/counts-$scn")"
+}
+
+# after_kill DIR SCN: what every killed case checks
+after_kill() {
+  local d=$1 scn=$2 krc=$3
+  if [ "$krc" -ne 137 ]; then
+    NOT_KILLED=$((NOT_KILLED + 1))
+    echo "note: $CASE_LABEL: the close was not killed (exit $krc)"
+  fi
+  check_no_crash "$d/kill.err" "the killed run"
+  if [ -n "$(find "$d/out" -name '*.tmp-*' 2>/dev/null)" ]; then LEFT_TMP=$((LEFT_TMP + 1)); fi
+  rerun_close "$d"
+  check_converged "$d" "$scn" "$R/ref-$scn.txt"
+}
+
+kill_at() { # SCN SYSCALL N
+  local scn=$1 sys=$2 n=$3 d="$R/case" krc
+  rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
+  case_begin "$scn kill at $sys #$n" "$scn: kill at $sys" "$d"
+  # (the braces keep bash's "Killed" notice off the report)
+  { TMPDIR="$d/tmp" strace -f -o /dev/null -e trace="$sys" -e inject="$sys:signal=SIGKILL:when=$n" \
+      "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/kill.out" 2>"$d/kill.err"; } 2>/dev/null
+  krc=$?
+  after_kill "$d" "$scn" "$krc"
+  case_end
+}
+
+# The clean close's wall time in ms (best of 5), to spread random kills
+# over it.
+close_ms() {
+  local scn=$1 d="$R/timing" best=999999 i t0 t1
+  for i in 1 2 3 4 5; do
+    rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
+    t0=$(date +%s%N)
+    payrun_in "$d" $(close_args) >/dev/null 2>&1
+    t1=$(date +%s%N)
+    [ $(( (t1 - t0) / 1000000 )) -lt "$best" ] && best=$(( (t1 - t0) / 1000000 ))
+  done
+  echo "$best"
+}
+
+kill_random() { # SCN COUNT
+  local scn=$1 count=$2 ms span d="$R/case" krc i k=0
+  ms=$(close_ms "$scn")
+  span=$(( ms * 5 / 4 + 2 ))
+  RANDOM=$SEED
+  echo "scenario $scn: $count kills at random times in 1..$span ms (a clean close takes ${ms} ms; seed $SEED)"
+  for i in $(seq 1 "$count"); do
+    local delay=$(( (RANDOM * 32768 + RANDOM) % span + 1 ))
+    rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
+    case_begin "$scn random kill #$i at ${delay} ms" "$scn: kill at a random time" "$d"
+    { TMPDIR="$d/tmp" timeout -s KILL "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))" \
+        "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/kill.out" 2>"$d/kill.err"; } 2>/dev/null
+    krc=$?
+    [ $krc -eq 137 ] && k=$((k + 1))
+    check_no_crash "$d/kill.err" "the killed run"
+    [ $krc -eq 0 ] || [ $krc -eq 137 ] || problem "killed run: exit $krc: $(head -1 "$d/kill.err")"
+    if [ -n "$(find "$d/out" -name '*.tmp-*' 2>/dev/null)" ]; then LEFT_TMP=$((LEFT_TMP + 1)); fi
+    rerun_close "$d"
+    check_converged "$d" "$scn" "$R/ref-$scn.txt"
+    case_end
+  done
+  echo "scenario $scn: $k of $count random kills landed before the close ended"
+}
+
+echo "kill.sh --$MODE: $PAYRUN"
+for scn in $SCENARIOS; do
+  prepare "$scn"
+  while read -r sys count; do
+    # the generated close makes thousands of writes: a spread of them
+    if [ "$scn" = gen ]; then pts=$(points "$count" "$GEN_CAP"); else pts=$(points "$count"); fi
+    for n in $pts; do kill_at "$scn" "$sys" "$n"; done
+  done <"$R/counts-$scn"
+done
+kill_random demo "$N_RANDOM"
+kill_random recalc "$N_RANDOM_RECALC"
+
+print_figures "kill -9 at every step, then rerun"
+echo "killed runs that left a *.tmp-* file behind them (before the rerun): $LEFT_TMP"
+[ "$NOT_KILLED" -eq 0 ] || echo "points where the injected kill was not reached: $NOT_KILLED"
+finish
