@@ -173,6 +173,10 @@ static void progress_done(run_ctx *r)
 
 /* ---- host: messages and batch facts -------------------------------------- */
 
+static void h_log(payrun_stage *st, int level, const char *fmt, ...) PAYRUN_PRINTF(3, 4);
+static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+    PAYRUN_PRINTF(4, 5);
+
 static void h_log(payrun_stage *st, int level, const char *fmt, ...)
 {
     char msg[1024], label[160];

@@ -31,6 +31,10 @@ static fake_host *FH(payrun_stage *st)
     return st->fh;
 }
 
+static void h_log(payrun_stage *st, int level, const char *fmt, ...) PAYRUN_PRINTF(3, 4);
+static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+    PAYRUN_PRINTF(4, 5);
+
 static void h_log(payrun_stage *st, int level, const char *fmt, ...)
 {
     va_list ap;
