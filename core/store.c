@@ -759,6 +759,22 @@ int store_audit_append(store *s, const char *at, const char *actor, const char *
     return 0;
 }
 
+/* An audit event from a row of (seq, org, at, actor, action, entity_type,
+ * entity_id, metadata, prev_hash, hash); valid until the next step. */
+static void read_event(sqlite3_stmt *st, audit_event *e)
+{
+    e->seq = sqlite3_column_int64(st, 0);
+    e->org = (const char *)sqlite3_column_text(st, 1);
+    e->at = (const char *)sqlite3_column_text(st, 2);
+    e->actor = (const char *)sqlite3_column_text(st, 3);
+    e->action = (const char *)sqlite3_column_text(st, 4);
+    e->entity_type = (const char *)sqlite3_column_text(st, 5);
+    e->entity_id = (const char *)sqlite3_column_text(st, 6);
+    e->metadata = (const char *)sqlite3_column_text(st, 7);
+    e->prev_hash = (const char *)sqlite3_column_text(st, 8);
+    e->hash = (const char *)sqlite3_column_text(st, 9);
+}
+
 int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, pr_err *err)
 {
     sqlite3_stmt *st;
@@ -773,16 +789,7 @@ int store_audit_after(store *s, int64_t after_seq, store_audit_cb cb, void *ud, 
     sqlite3_bind_int64(st, 2, after_seq);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         audit_event e;
-        e.seq = sqlite3_column_int64(st, 0);
-        e.org = (const char *)sqlite3_column_text(st, 1);
-        e.at = (const char *)sqlite3_column_text(st, 2);
-        e.actor = (const char *)sqlite3_column_text(st, 3);
-        e.action = (const char *)sqlite3_column_text(st, 4);
-        e.entity_type = (const char *)sqlite3_column_text(st, 5);
-        e.entity_id = (const char *)sqlite3_column_text(st, 6);
-        e.metadata = (const char *)sqlite3_column_text(st, 7);
-        e.prev_hash = (const char *)sqlite3_column_text(st, 8);
-        e.hash = (const char *)sqlite3_column_text(st, 9);
+        read_event(st, &e);
         ret = cb(&e, ud);
         if (ret != 0)
             break;
@@ -811,16 +818,7 @@ int store_audit_entity(store *s, const char *entity_id, store_audit_cb cb, void 
     sqlite3_bind_text(st, 2, entity_id, -1, SQLITE_TRANSIENT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         audit_event e;
-        e.seq = sqlite3_column_int64(st, 0);
-        e.org = (const char *)sqlite3_column_text(st, 1);
-        e.at = (const char *)sqlite3_column_text(st, 2);
-        e.actor = (const char *)sqlite3_column_text(st, 3);
-        e.action = (const char *)sqlite3_column_text(st, 4);
-        e.entity_type = (const char *)sqlite3_column_text(st, 5);
-        e.entity_id = (const char *)sqlite3_column_text(st, 6);
-        e.metadata = (const char *)sqlite3_column_text(st, 7);
-        e.prev_hash = (const char *)sqlite3_column_text(st, 8);
-        e.hash = (const char *)sqlite3_column_text(st, 9);
+        read_event(st, &e);
         ret = cb(&e, ud);
         if (ret != 0)
             break;
