@@ -87,7 +87,7 @@ fail_at() { # SCN SYSCALL ERR N
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
   case_begin "$scn $e at $sys #$n" "$scn: $sys $e" "$d"
   before=$(close_runs "$d")
-  { TMPDIR="$d/tmp" strace -f -o /dev/null -e trace="$sys" -e inject="$sys:error=$e:when=$n" \
+  { TMPDIR="$d/tmp" traced -f -o /dev/null -e trace="$sys" -e inject="$sys:error=$e:when=$n" \
       "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
   rc=$?
   check_no_crash "$d/err.err" "the failing run"
@@ -125,7 +125,7 @@ fail_at() { # SCN SYSCALL ERR N
 unlinks_before() { # SCN: for each fdatasync of a clean close, the unlinks made before it
   local d="$R/trace-$1"
   rm -rf "$d"; cp -a "$R/tpl-$1" "$d"
-  TMPDIR="$d/tmp" strace -f -o "$d/trace" -e trace=fdatasync,unlink \
+  TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,unlink \
     "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >/dev/null 2>&1
   awk '/ unlink\(/ { u++ } / fdatasync\(/ { print u + 0 }' "$d/trace"
 }
@@ -135,7 +135,7 @@ error_then_kill() { # SCN ERR N K
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
   case_begin "$scn $e at fdatasync #$n, killed at unlink #$k" "$scn: fdatasync $e, then kill" "$d"
   before=$(close_runs "$d")
-  { TMPDIR="$d/tmp" strace -f -o "$d/trace" -e trace=fdatasync,unlink \
+  { TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,unlink \
       -e inject="fdatasync:error=$e:when=$n" -e inject="unlink:signal=SIGKILL:when=$k" \
       "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
   rc=$?

@@ -83,7 +83,7 @@ kill_at() { # SCN SYSCALL N
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
   case_begin "$scn kill at $sys #$n" "$scn: kill at $sys" "$d"
   # (the braces keep bash's "Killed" notice off the report)
-  { TMPDIR="$d/tmp" strace -f -o /dev/null -e trace="$sys" -e inject="$sys:signal=SIGKILL:when=$n" \
+  { TMPDIR="$d/tmp" traced -f -o /dev/null -e trace="$sys" -e inject="$sys:signal=SIGKILL:when=$n" \
       "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/kill.out" 2>"$d/kill.err"; } 2>/dev/null
   krc=$?
   after_kill "$d" "$scn" "$krc"
