@@ -174,6 +174,11 @@ canon() {
                     FROM audit_events ORDER BY org, seq;
                     SELECT org, seq FROM audit_heads ORDER BY org" 2>&1 |
         sed -E 's/"(run|run_id|hold_run_id)":[0-9]+/"\1":"<run>"/g'
+      # outputs a committed run has not put in place yet (newer schemas)
+      if [ -n "$(sqlite3 "$c" "SELECT name FROM sqlite_master WHERE name = 'pending_outputs'")" ]; then
+        echo "== outputs waiting for their rename"
+        sqlite3 "$c" "SELECT count(*) FROM pending_outputs" 2>&1
+      fi
     fi
     echo "== files"
     if [ -d "$d/out" ]; then
