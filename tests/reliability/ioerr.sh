@@ -37,6 +37,9 @@ ERRORS=${IOERR_ERRORS:-EIO ENOSPC}
 SCENARIOS="demo recalc"
 declare -A MSG_COUNT MSG_FIRST
 ABSORBED=()
+ABSORBED_PENDING=()
+# a canonical state without its pending_outputs count
+no_pending() { sed '/^== outputs waiting for their rename$/{N;d}' "$1"; }
 COMMITTED=()
 
 prepare() {
@@ -97,6 +100,11 @@ fail_at() { # SCN SYSCALL ERR N
     canon "$d" "$d/canon-now.txt"
     if cmp -s "$R/ref-$scn.txt" "$d/canon-now.txt" && [ -z "$(find "$d/out" -name '*.tmp-*')" ]; then
       ABSORBED+=("$CASE_LABEL")
+    elif cmp -s <(no_pending "$R/ref-$scn.txt") <(no_pending "$d/canon-now.txt") &&
+         [ -z "$(find "$d/out" -name '*.tmp-*')" ]; then
+      # everything in place; only the row that says an output still waits
+      # for its rename is left (its DELETE failed), for the next run to clear
+      ABSORBED_PENDING+=("$CASE_LABEL: $(sed -n '/^== outputs waiting for their rename$/{n;p}' "$d/canon-now.txt") row(s) left")
     else
       problem "silent failure: exit 0, but the state is not the reference: $(diff "$R/ref-$scn.txt" "$d/canon-now.txt" | grep -m1 '^[<>]' | cut -c1-200)"
     fi
@@ -180,6 +188,8 @@ done < <(printf '%s\n' "${!MSG_COUNT[@]}" | LC_ALL=C sort)
 echo
 echo "errors absorbed (exit 0 with the reference state already reached): ${#ABSORBED[@]}"
 for a in "${ABSORBED[@]}"; do echo "  $a"; done
+echo "errors absorbed, but a pending_outputs row was left for the next run to clear: ${#ABSORBED_PENDING[@]}"
+for a in "${ABSORBED_PENDING[@]}"; do echo "  $a"; done
 echo "runs that exited with an error after their commit (the rerun found the payouts): ${#COMMITTED[@]}"
 for a in "${COMMITTED[@]}"; do echo "  $a"; done
 echo "runs killed while cleaning up after a failed COMMIT or sync: $FAILED_KILLED; of them committed after all: ${#COMMITTED_KILLED[@]}"
