@@ -716,7 +716,6 @@ static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char 
 static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, size_t why_len)
 {
     run_ctx *r = st->run;
-    int rc;
 
     if (l->deal_status == NULL || l->deal_id == NULL || l->partner_id == NULL ||
         l->currency == NULL) {
@@ -726,13 +725,6 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
     progress_tick(st);
     if (strcmp(l->deal_status, "won") != 0)
         return PAYRUN_SKIPPED;
-    rc = store_partner_exists(r->s, l->partner_id, r->err);
-    if (rc < 0)
-        return PAYRUN_ERR;
-    if (rc == 0) {
-        snprintf(why, why_len, "unknown partner \"%s\"", l->partner_id);
-        return PAYRUN_ERR_INPUT;
-    }
     if (strcmp(l->currency, r->cfg->currency->code) != 0) {
         snprintf(why, why_len, "currency \"%s\" does not match the org's currency \"%s\"",
                  l->currency, r->cfg->currency->code);
@@ -744,15 +736,70 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
                  l->closed_on ? l->closed_on : "", r->o->period);
         return PAYRUN_ERR_INPUT;
     }
-    rc = store_line_insert(r->s, r->run_id, r->o->period, l, r->err);
-    if (rc < 0)
+    /* Unknown partners and duplicates are found when the lines are
+     * settled (h_lines_settle). */
+    if (store_line_stage(r->s, l, r->err) != 0)
         return PAYRUN_ERR;
-    if (rc == 1) {
-        snprintf(why, why_len, "duplicate deal_id \"%s\" for partner_id \"%s\"", l->deal_id,
-                 l->partner_id);
-        return PAYRUN_ERR_INPUT;
-    }
     return PAYRUN_OK;
+}
+
+typedef struct settle_adapter {
+    payrun_stage *st;
+    payrun_late_reject_fn fn;
+    void *ud;
+} settle_adapter;
+
+static int adapt_reject(void *ud, const struct payrun_line *l, const char *why)
+{
+    settle_adapter *a = ud;
+    run_ctx *r = a->st->run;
+    char label[160];
+    int rc;
+
+    if (a->fn == NULL) {
+        /* The importer did not settle its lines itself: it cannot put this
+         * one in its rejects file, so the run stops here. */
+        stage_label(a->st, label, sizeof(label));
+        pr_err_set(r->err, EXIT_DATAERR, "%s: line %lld: %s", label, (long long)l->source_line,
+                   why);
+        return pr_err_hint(r->err, "fix the input file; this importer does not report such "
+                                   "lines in its rejects file");
+    }
+    rc = a->fn(a->ud, l, why);
+    if (rc == PAYRUN_OK)
+        return 0;
+    if (r->err->code == 0) {
+        stage_label(a->st, label, sizeof(label));
+        pr_err_set(r->err, status_exit(rc), "%s: refusing line %lld failed (status %d)", label,
+                   (long long)l->source_line, rc);
+    }
+    return -1;
+}
+
+static int settle(payrun_stage *st, payrun_late_reject_fn fn, void *ud, int64_t *settled)
+{
+    run_ctx *r = st->run;
+    settle_adapter a = {st, fn, ud};
+    int64_t ok = 0, refused = 0;
+
+    if (store_lines_settle(r->s, r->run_id, r->o->period, adapt_reject, &a, &ok, &refused,
+                           r->err) != 0)
+        return PAYRUN_ERR;
+    if (settled)
+        *settled = ok;
+    return PAYRUN_OK;
+}
+
+static int h_lines_settle(payrun_stage *st, payrun_late_reject_fn on_reject, void *ud,
+                          int64_t *settled)
+{
+    if (settled)
+        *settled = 0;
+    if (st->lp->desc->kind != PAYRUN_KIND_IMPORTER)
+        return h_error(st, PAYRUN_ERR, NULL, "lines_settle is for importers");
+    if (on_reject == NULL)
+        return h_error(st, PAYRUN_ERR, NULL, "lines_settle needs a reject callback");
+    return settle(st, on_reject, ud, settled);
 }
 
 /* ---- host: calculators ---------------------------------------------------- */
@@ -1130,6 +1177,7 @@ static const struct payrun_host host_table = {
     .move_listed = h_move_listed,
     .payout_move = h_payout_move,
     .run_number = h_run_number,
+    .lines_settle = h_lines_settle,
 };
 
 /* ---- digests -------------------------------------------------------------- */
@@ -1326,6 +1374,9 @@ static int run_stage(run_ctx *r, payrun_stage *st)
     if (rc == PAYRUN_OK && r->err->code != 0)
         /* The plugin reported an error but carried on: believe the error. */
         rc = PAYRUN_ERR;
+    if (rc == PAYRUN_OK && store_lines_staged(r->s) > 0)
+        /* An importer that left its lines staged. */
+        rc = settle(st, NULL, NULL, NULL);
     return rc == PAYRUN_OK ? 0 : -1;
 }
 

@@ -34,6 +34,10 @@
  * fixed by this file. */
 #define STMT_SLOTS 128
 
+/* Page cache, and the memory a sort of staged lines may take (KiB). */
+#define PAGE_CACHE_KIB "32768"
+#define SORT_CACHE_KIB "8192"
+
 struct store {
     sqlite3 *db;
     char *path;
@@ -44,10 +48,18 @@ struct store {
      * statement without hashing the text (the text is still compared). */
     const char *last_sql[STMT_SLOTS];
     sqlite3_stmt *last_stmt[STMT_SLOTS];
+    /* The cached statements again, by address, so release() knows one
+     * without hashing its text. */
+    sqlite3_stmt *owned[STMT_SLOTS * 2];
     /* The audit chain's head, read once per transaction and written back
      * at commit: every event of a run would otherwise read and rewrite it. */
     int head_known, head_dirty;
     int64_t head_seq;
+    /* Lines staged in this transaction and not yet settled; the staging
+     * table exists (it is created in the transaction, so a rollback takes
+     * it away again). */
+    int64_t staged;
+    int staging;
     char head_hash[SHA256_HEX_LEN + 1];
 };
 
@@ -220,6 +232,30 @@ static uint32_t sql_hash(const char *sql)
     return h;
 }
 
+static uint32_t stmt_pos(const sqlite3_stmt *st)
+{
+    uintptr_t a = (uintptr_t)st;
+    return (uint32_t)(((a >> 4) ^ (a >> 13)) % (STMT_SLOTS * 2));
+}
+
+static void own(store *s, sqlite3_stmt *st)
+{
+    uint32_t i = stmt_pos(st);
+
+    /* Never full: it holds at most STMT_SLOTS of its 2 * STMT_SLOTS. */
+    while (s->owned[i] != NULL)
+        i = (i + 1) % (STMT_SLOTS * 2);
+    s->owned[i] = st;
+}
+
+static int owns(const store *s, const sqlite3_stmt *st)
+{
+    for (uint32_t i = stmt_pos(st); s->owned[i] != NULL; i = (i + 1) % (STMT_SLOTS * 2))
+        if (s->owned[i] == st)
+            return 1;
+    return 0;
+}
+
 static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
 {
     uint32_t h, p = (uint32_t)(((uintptr_t)sql >> 3) % STMT_SLOTS);
@@ -240,6 +276,7 @@ static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
                 *st = NULL;
                 return db_fail(s, err, "prepare");
             }
+            own(s, *slot);
             *st = *slot;
             s->last_sql[p] = sql;
             s->last_stmt[p] = *slot;
@@ -266,20 +303,12 @@ static int prepare(store *s, sqlite3_stmt **st, const char *sql, pr_err *err)
 /* Done with a statement from prepare(): reset it for its next use. */
 static void release(store *s, sqlite3_stmt *st)
 {
-    uint32_t h;
-
     if (st == NULL)
         return;
-    h = sql_hash(sqlite3_sql(st));
-    for (uint32_t i = 0; i < STMT_SLOTS; i++) {
-        sqlite3_stmt *slot = s->slots[(h + i) % STMT_SLOTS];
-        if (slot == NULL)
-            break;
-        if (slot == st) {
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            return;
-        }
+    if (owns(s, st)) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return;
     }
     sqlite3_finalize(st);
 }
@@ -397,7 +426,7 @@ int store_open(const char *path, const char *org, int64_t busy_timeout_ms,
     sqlite3_busy_timeout(s->db, (int)busy_timeout_ms);
     if (exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
         exec(s, "PRAGMA synchronous = FULL", err) != 0 ||
-        exec(s, "PRAGMA cache_size = -32768", err) != 0 ||
+        exec(s, "PRAGMA cache_size = -" PAGE_CACHE_KIB, err) != 0 ||
         exec(s, "PRAGMA foreign_keys = ON", err) != 0)
         goto fail;
     if (migrate(s, err) != 0)
@@ -444,6 +473,8 @@ int store_begin(store *s, pr_err *err)
         return -1;
     s->in_tx = 1;
     s->head_known = s->head_dirty = 0;
+    s->staged = 0;
+    s->staging = 0;
     return 0;
 }
 
@@ -470,6 +501,8 @@ int store_commit(store *s, pr_err *err)
 void store_rollback(store *s)
 {
     s->head_known = s->head_dirty = 0;
+    s->staged = 0;
+    s->staging = 0;
     if (!s->in_tx)
         return;
     if (sqlite3_get_autocommit(s->db) == 0)
@@ -649,25 +682,6 @@ int store_partner_upsert(store *s, const partner *p, const char *actor, const ch
                             "partner", p->partner_id, m, err);
     free(m);
     return rc;
-}
-
-int store_partner_exists(store *s, const char *partner_id, pr_err *err)
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    /* Once per imported line: the primary key answers without the row. */
-    if (prepare(s, &st, "SELECT 1 FROM partners WHERE org = ?1 AND partner_id = ?2", err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    release(s, st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    if (rc == SQLITE_DONE)
-        return 0;
-    return db_fail(s, err, "look up partner");
 }
 
 /* ---- audit -------------------------------------------------------------- */
@@ -1578,30 +1592,46 @@ static int exec_bound(store *s, const char *sql, const char *period, const char 
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
-    release(s, st);
     if (rc != SQLITE_DONE)
-        return db_fail(s, err, what);
-    return 0;
+        rc = db_fail(s, err, what);
+    else
+        rc = 0;
+    release(s, st);
+    return rc;
 }
 
 int store_period_reset(store *s, const char *period, int lines_too, pr_err *err)
 {
     if (need_tx(s, err) != 0)
         return -1;
-    /* Lines from earlier periods that this period's close consumed or
-     * carried on go back to waiting for this period. */
+    /*
+     * Lines from earlier periods that this period's close consumed or
+     * carried on go back to waiting for this period. Each statement is
+     * led by an index (commission_by_payout, commission_carried), so a
+     * close costs what its own period holds, not the org's history.
+     */
     if (exec_bound(s,
                    "UPDATE commission_lines SET payout_id = NULL, amount = NULL,"
                    " carried_to = ?2, carry_reason = 'carried forward'"
-                   " WHERE org = ?1 AND period < ?2 AND (payout_id IN (SELECT id FROM payouts"
-                   " WHERE org = ?1 AND period = ?2 AND kind = 'commission')"
-                   " OR (payout_id IS NULL AND carried_to > ?2))",
+                   " WHERE org = ?1 AND payout_id IN (SELECT id FROM payouts"
+                   " WHERE org = ?1 AND period = ?2 AND kind = 'commission') AND period < ?2",
+                   period, "release consumed lines", err) != 0 ||
+        exec_bound(s,
+                   "UPDATE commission_lines SET carried_to = ?2, carry_reason = 'carried forward'"
+                   " WHERE org = ?1 AND payout_id IS NULL AND carried_to > ?2 AND period < ?2",
                    period, "release carried lines", err) != 0)
         return -1;
+    /* This period's own lines: in its payouts (no later close may have
+     * taken them: one is refused while a later period is closed) or
+     * carried on. */
     if (exec_bound(s,
-                   "DELETE FROM commission_lines WHERE attribution_line_id IN (SELECT id FROM"
-                   " attribution_lines WHERE org = ?1 AND period = ?2)",
-                   period, "delete commission lines", err) != 0)
+                   "DELETE FROM commission_lines WHERE org = ?1 AND payout_id IN (SELECT id"
+                   " FROM payouts WHERE org = ?1 AND period = ?2 AND kind = 'commission')",
+                   period, "delete commission lines", err) != 0 ||
+        exec_bound(s,
+                   "DELETE FROM commission_lines WHERE org = ?1 AND payout_id IS NULL"
+                   " AND period = ?2",
+                   period, "delete carried commission lines", err) != 0)
         return -1;
     if (!lines_too)
         return 0;
@@ -1637,57 +1667,317 @@ int store_line_insert(store *s, int64_t run_id, const char *period, const struct
     sqlite3_bind_text(st, 13, l->currency, -1, SQLITE_STATIC);
     bind_text(st, 14, l->product_line);
     rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        release(s, st);
+        return 2;
+    }
+    if (rc != SQLITE_DONE) {
+        /* The error before release(), which resets the statement and
+         * with it what sqlite3_errmsg says. */
+        rc = db_fail(s, err, "insert attribution line");
+        release(s, st);
+        return rc;
+    }
     release(s, st);
-    if (rc != SQLITE_DONE)
-        return db_fail(s, err, "insert attribution line");
     return sqlite3_changes(s->db) == 1 ? 0 : 1;
+}
+
+/*
+ * Staging. An import's lines arrive in file order, which has nothing to do
+ * with partner order; inserted as they come, each one lands on a random
+ * page of attribution_key, and once the index outgrows the page cache
+ * every line costs a page read and a page write. So they are appended to
+ * a temporary table first and settled in one pass in partner order (file
+ * order within a partner): the index then grows at one place, the table's
+ * rowids follow partner order, and the calculation reads both in order.
+ */
+int store_line_stage(store *s, const struct payrun_line *l, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    if (!s->staging) {
+        if (exec(s, "CREATE TEMP TABLE IF NOT EXISTS staged_lines ("
+                    " seq INTEGER PRIMARY KEY, source_line INTEGER NOT NULL,"
+                    " deal_id TEXT NOT NULL, deal_name TEXT, deal_status TEXT NOT NULL,"
+                    " closed_on TEXT, partner_id TEXT NOT NULL, model TEXT, percentage TEXT,"
+                    " attributed_amount INTEGER NOT NULL, currency TEXT NOT NULL,"
+                    " product_line TEXT);"
+                    "CREATE TEMP TABLE IF NOT EXISTS staged_rejects ("
+                    " seq INTEGER PRIMARY KEY, why TEXT NOT NULL);"
+                    "DELETE FROM temp.staged_lines; DELETE FROM temp.staged_rejects;",
+                 err) != 0)
+            return -1;
+        s->staging = 1;
+    }
+    if (prepare(s, &st, "INSERT INTO temp.staged_lines (source_line, deal_id, deal_name,"
+               " deal_status, closed_on, partner_id, model, percentage, attributed_amount,"
+               " currency, product_line) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, l->source_line);
+    sqlite3_bind_text(st, 2, l->deal_id, -1, SQLITE_STATIC);
+    bind_text(st, 3, l->deal_name);
+    sqlite3_bind_text(st, 4, l->deal_status, -1, SQLITE_STATIC);
+    bind_text(st, 5, l->closed_on);
+    sqlite3_bind_text(st, 6, l->partner_id, -1, SQLITE_STATIC);
+    bind_text(st, 7, l->model);
+    bind_text(st, 8, l->percentage);
+    sqlite3_bind_int64(st, 9, l->attributed_amount);
+    sqlite3_bind_text(st, 10, l->currency, -1, SQLITE_STATIC);
+    bind_text(st, 11, l->product_line);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "stage attribution line");
+        release(s, st);
+        return rc;
+    }
+    release(s, st);
+    s->staged++;
+    return 0;
+}
+
+int64_t store_lines_staged(const store *s)
+{
+    return s->staged;
+}
+
+#define STAGED_COLUMNS                                                                     \
+    "s.seq, s.source_line, s.deal_id, s.deal_name, s.deal_status, s.closed_on, s.partner_id," \
+    " s.model, s.percentage, s.attributed_amount, s.currency, s.product_line"
+
+static void staged_line_of(sqlite3_stmt *st, struct payrun_line *l)
+{
+    l->source_line = sqlite3_column_int64(st, 1);
+    l->deal_id = (const char *)sqlite3_column_text(st, 2);
+    l->deal_name = (const char *)sqlite3_column_text(st, 3);
+    l->deal_status = (const char *)sqlite3_column_text(st, 4);
+    l->closed_on = (const char *)sqlite3_column_text(st, 5);
+    l->partner_id = (const char *)sqlite3_column_text(st, 6);
+    l->model = (const char *)sqlite3_column_text(st, 7);
+    l->percentage = (const char *)sqlite3_column_text(st, 8);
+    l->attributed_amount = sqlite3_column_int64(st, 9);
+    l->currency = (const char *)sqlite3_column_text(st, 10);
+    l->product_line = (const char *)sqlite3_column_text(st, 11);
+}
+
+static int stash_reject(store *s, int64_t seq, const char *why, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st, "INSERT INTO temp.staged_rejects (seq, why) VALUES (?1, ?2)", err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? 0 : db_fail(s, err, "note a refused line");
+    release(s, st);
+    return rc;
+}
+
+static int partner_known(store *s, const char *partner_id, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (prepare(s, &st, "SELECT 1 FROM partners WHERE org = ?1 AND partner_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(s, err, "look up partner");
+    release(s, st);
+    return rc;
+}
+
+int store_lines_settle(store *s, int64_t run_id, const char *period, store_reject_cb cb,
+                       void *ud, int64_t *settled, int64_t *refused, pr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    char current[65] = "", why[256];
+    int known = 0, rc;
+
+    *settled = *refused = 0;
+    if (need_tx(s, err) != 0)
+        return -1;
+    if (!s->staging || s->staged == 0)
+        return 0;
+    /* A statement of its own (not the cache's): store_line_insert and
+     * stash_reject run while it is open. */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " STAGED_COLUMNS " FROM temp.staged_lines s"
+                           " ORDER BY s.partner_id, s.seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "read staged lines");
+    /* The sort takes as much memory as the page cache may: less, while it
+     * sorts, so the two together stay in the memory a close is allowed. */
+    if (exec(s, "PRAGMA main.cache_size = -" SORT_CACHE_KIB, err) != 0) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    rc = sqlite3_step(st);
+    if (exec(s, "PRAGMA main.cache_size = -" PAGE_CACHE_KIB, err) != 0) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        struct payrun_line l;
+        int64_t seq = sqlite3_column_int64(st, 0);
+        int ins;
+
+        staged_line_of(st, &l);
+        if (l.partner_id == NULL || l.deal_id == NULL || l.deal_status == NULL ||
+            l.currency == NULL) {
+            sqlite3_finalize(st);
+            return db_fail(s, err, "read staged lines");
+        }
+        if (strcmp(current, l.partner_id) != 0) {
+            snprintf(current, sizeof(current), "%s", l.partner_id);
+            known = partner_known(s, l.partner_id, err);
+            if (known < 0)
+                goto fail;
+        }
+        ins = known ? store_line_insert(s, run_id, period, &l, err) : 2;
+        if (ins < 0)
+            goto fail;
+        if (ins == 0) {
+            (*settled)++;
+            continue;
+        }
+        if (ins == 2)
+            snprintf(why, sizeof(why), "unknown partner \"%s\"", l.partner_id);
+        else
+            snprintf(why, sizeof(why), "duplicate deal_id \"%s\" for partner_id \"%s\"",
+                     l.deal_id, l.partner_id);
+        if (stash_reject(s, seq, why, err) != 0)
+            goto fail;
+        (*refused)++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "read staged lines");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* The refused lines, in file order, to the importer's rejects file. */
+    if (*refused > 0) {
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT " STAGED_COLUMNS ", r.why FROM temp.staged_rejects r"
+                               " JOIN temp.staged_lines s ON s.seq = r.seq ORDER BY r.seq",
+                               -1, &st, NULL) != SQLITE_OK)
+            return db_fail(s, err, "read refused lines");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct payrun_line l;
+            staged_line_of(st, &l);
+            if (cb(ud, &l, (const char *)sqlite3_column_text(st, 12)) != 0)
+                goto fail;
+        }
+        if (rc != SQLITE_DONE) {
+            rc = db_fail(s, err, "read refused lines");
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_finalize(st);
+    }
+    s->staged = 0;
+    return exec(s, "DELETE FROM temp.staged_lines; DELETE FROM temp.staged_rejects;", err);
+
+fail:
+    sqlite3_finalize(st);
+    return -1;
 }
 
 /*
  * Two streams, each already in partner order by an index, merged here:
  * the period's won lines (attribution_key) and the lines carried
  * into it (commission_carried). Sorting their union in SQL instead cost a
- * temporary b-tree of every row of the period.
+ * temporary b-tree of every row of the period. The partner's own columns
+ * are read once per partner, not joined to every line.
  */
-static void calc_row_of(sqlite3_stmt *st, int carried, calc_row *r)
+typedef struct calc_partner {
+    char partner_id[65];
+    char type[16], tier[16], currency[4];
+    int64_t rate;
+} calc_partner;
+
+static int calc_partner_load(store *s, const char *partner_id, calc_partner *p, pr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (strcmp(p->partner_id, partner_id) == 0)
+        return 0;
+    if (prepare(s, &st,
+                "SELECT type, tier, commission_rate, currency FROM partners"
+                " WHERE org = ?1 AND partner_id = ?2", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        /* The foreign keys make a line without its partner impossible. */
+        rc = rc == SQLITE_DONE
+                 ? pr_err_set(err, EXIT_SOFTWARE, "a line of partner \"%s\" has no partner row",
+                              partner_id)
+                 : db_fail(s, err, "read the partner of a line");
+        release(s, st);
+        return rc;
+    }
+    snprintf(p->partner_id, sizeof(p->partner_id), "%s", partner_id);
+    copy_col(p->type, sizeof(p->type), st, 0);
+    copy_col(p->tier, sizeof(p->tier), st, 1);
+    p->rate = sqlite3_column_int64(st, 2);
+    copy_col(p->currency, sizeof(p->currency), st, 3);
+    release(s, st);
+    return 0;
+}
+
+static int calc_row_of(store *s, sqlite3_stmt *st, int carried, calc_partner *p, calc_row *r,
+                       pr_err *err)
 {
     r->partner_id = (const char *)sqlite3_column_text(st, 0);
-    r->partner_type = (const char *)sqlite3_column_text(st, 1);
-    r->partner_tier = (const char *)sqlite3_column_text(st, 2);
-    r->partner_rate = sqlite3_column_int64(st, 3);
-    r->partner_currency = (const char *)sqlite3_column_text(st, 4);
+    if (r->partner_id == NULL || calc_partner_load(s, r->partner_id, p, err) != 0)
+        return r->partner_id == NULL ? db_fail(s, err, "read lines for the calculation") : -1;
+    r->partner_type = p->type;
+    r->partner_tier = p->tier;
+    r->partner_rate = p->rate;
+    r->partner_currency = p->currency;
     r->carried = carried;
-    r->id = sqlite3_column_int64(st, 5);
-    r->deal_id = (const char *)sqlite3_column_text(st, 6);
-    r->product_line = (const char *)sqlite3_column_text(st, 7);
-    r->amount = sqlite3_column_int64(st, 8);
-    r->rate = carried ? sqlite3_column_int64(st, 9) : 0;
-    r->rule = carried ? (const char *)sqlite3_column_text(st, 10) : NULL;
-    r->exact = carried ? (const char *)sqlite3_column_text(st, 11) : NULL;
+    r->id = sqlite3_column_int64(st, 1);
+    r->deal_id = (const char *)sqlite3_column_text(st, 2);
+    r->product_line = (const char *)sqlite3_column_text(st, 3);
+    r->amount = sqlite3_column_int64(st, 4);
+    r->rate = carried ? sqlite3_column_int64(st, 5) : 0;
+    r->rule = carried ? (const char *)sqlite3_column_text(st, 6) : NULL;
+    r->exact = carried ? (const char *)sqlite3_column_text(st, 7) : NULL;
+    return 0;
 }
 
 int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr_err *err)
 {
     sqlite3_stmt *news = NULL, *old = NULL;
     int rn, ro, ret = 0;
+    calc_partner part;
     calc_row r;
 
+    memset(&part, 0, sizeof(part));
     if (prepare(s, &news,
-                "SELECT a.partner_id, p.type, p.tier, p.commission_rate, p.currency, a.id,"
-                " a.deal_id, coalesce(a.product_line, ''), a.attributed_amount"
+                "SELECT a.partner_id, a.id, a.deal_id, coalesce(a.product_line, ''),"
+                " a.attributed_amount"
                 " FROM attribution_lines a INDEXED BY attribution_key"
-                " JOIN partners p ON p.org = a.org AND p.partner_id = a.partner_id"
                 " WHERE a.org = ?1 AND a.period = ?2 AND a.deal_status = 'won'"
                 " ORDER BY a.partner_id, a.id",
                 err) != 0)
         return -1;
     if (prepare(s, &old,
-                "SELECT c.partner_id, p.type, p.tier, p.commission_rate, p.currency,"
-                " c.attribution_line_id,"
+                "SELECT c.partner_id, c.attribution_line_id,"
                 " a.deal_id, coalesce(a.product_line, ''), a.attributed_amount, c.rate, c.rule,"
                 " c.exact FROM commission_lines c"
                 " JOIN attribution_lines a ON a.id = c.attribution_line_id"
-                " JOIN partners p ON p.org = c.org AND p.partner_id = c.partner_id"
                 " WHERE c.org = ?1 AND c.payout_id IS NULL AND c.carried_to <= ?2"
                 " ORDER BY c.partner_id, c.attribution_line_id",
                 err) != 0) {
@@ -1707,12 +1997,14 @@ int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr
                         strcmp((const char *)sqlite3_column_text(old, 0),
                                (const char *)sqlite3_column_text(news, 0)) <= 0);
         if (take_old) {
-            calc_row_of(old, 1, &r);
-            ret = cb(ud, &r);
+            ret = calc_row_of(s, old, 1, &part, &r, err);
+            if (ret == 0)
+                ret = cb(ud, &r);
             ro = sqlite3_step(old);
         } else {
-            calc_row_of(news, 0, &r);
-            ret = cb(ud, &r);
+            ret = calc_row_of(s, news, 0, &part, &r, err);
+            if (ret == 0)
+                ret = cb(ud, &r);
             rn = sqlite3_step(news);
         }
     }

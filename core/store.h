@@ -94,8 +94,6 @@ void store_payout_id(const char *org, const char *period, const char *partner_id
                      payout_kind kind, char out[24]);
 
 int store_partner_put(store *s, const partner *p, pr_err *err);
-/* 1 when the org has the partner, 0 when not, -1 error. */
-int store_partner_exists(store *s, const char *partner_id, pr_err *err);
 /* Insert or update a partner, auditing partner.created / partner.updated
  * with the changed fields; *changed is 0 (same), 1 (created), 2 (updated). */
 int store_partner_upsert(store *s, const partner *p, const char *actor, const char *at,
@@ -179,7 +177,21 @@ int store_later_close(store *s, const char *pipeline, const char *period, char l
 int store_period_reset(store *s, const char *period, int lines_too, pr_err *err);
 
 struct payrun_line;
-/* Insert one won attribution line. 0 inserted, 1 duplicate deal+partner. */
+/* Stage one won attribution line (in the transaction) for
+ * store_lines_settle. */
+int store_line_stage(store *s, const struct payrun_line *l, pr_err *err);
+/* Lines staged and not yet settled. */
+int64_t store_lines_staged(const store *s);
+/* A staged line refused when settling: non-zero ends the settling (the
+ * callback has reported why in the store's error). */
+typedef int (*store_reject_cb)(void *ud, const struct payrun_line *l, const char *why);
+/* Insert the staged lines in partner order, file order within a partner;
+ * lines of an unknown partner and second lines of a deal and partner are
+ * refused and handed to `cb` in file order. */
+int store_lines_settle(store *s, int64_t run_id, const char *period, store_reject_cb cb,
+                       void *ud, int64_t *settled, int64_t *refused, pr_err *err);
+/* Insert one won attribution line. 0 inserted, 1 duplicate deal+partner,
+ * 2 no such partner (the foreign key answers: no lookup of its own). */
 int store_line_insert(store *s, int64_t run_id, const char *period,
                       const struct payrun_line *l, pr_err *err);
 

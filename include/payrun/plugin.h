@@ -169,6 +169,11 @@ struct payrun_calc_line {
     int64_t attributed_amount;
 };
 
+/* A line refused when the staged lines are settled (see lines_settle):
+ * `l` is the line as line_add got it, `why` the reason. Return PAYRUN_OK,
+ * or an error to end the run. */
+typedef int (*payrun_late_reject_fn)(void *ud, const struct payrun_line *l, const char *why);
+
 /* Give the rate of one line: set *rate (millionths of a percent) and *rule
  * (a name that lives until calculate() returns). Return PAYRUN_OK, or a
  * failure already reported with host->error. */
@@ -396,6 +401,22 @@ struct payrun_host {
      * identifiers that must differ between runs, such as a payment file's
      * message id. 0 in a dry run of a new database. */
     int64_t (*run_number)(payrun_stage *st);
+
+    /*
+     * Importers: line_add stages each line and answers at once what it can
+     * judge from the line alone (not commissionable, currency, date). The
+     * checks that need every line (a second line with the deal_id and
+     * partner_id of an earlier one; a partner the org does not have) run
+     * when the staged lines are settled into the batch, in partner order,
+     * which keeps a large import's writes sequential. An importer calls
+     * lines_settle after its last line_add; `on_reject` gets each line
+     * refused then, in file order, for its rejects file (it had counted
+     * them as imported). *settled says how many lines went in. An importer
+     * that never calls it is settled after its run returns, and any line
+     * refused then ends the run with an error naming it.
+     */
+    int (*lines_settle)(payrun_stage *st, payrun_late_reject_fn on_reject, void *ud,
+                        int64_t *settled);
 };
 
 /* True when the core's host table has member `m` (added in a later ABI). */

@@ -1062,6 +1062,69 @@ static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind
     return PAYRUN_OK;
 }
 
+/*
+ * The core refuses some lines only when it settles them (an unknown
+ * partner, a second line of a deal and partner): it hands them back in
+ * file order, and each is found again in the file, read a second time
+ * alongside, so its rejects record carries the row as written, like any
+ * other reject.
+ */
+struct late_rejects {
+    struct acsv *c;
+    payrun_stage *st;
+    const char *path;
+    struct tally *t;
+    int open;
+};
+
+static int late_reject(void *ud, const struct payrun_line *l, const char *why)
+{
+    struct late_rejects *lr = ud;
+    struct acsv *c = lr->c;
+    struct reader *rd = &c->rd;
+    int rc;
+
+    if (!lr->open) {
+        rc = reader_open(c, lr->st, lr->path);
+        if (rc == PAYRUN_OK)
+            rc = read_header(c, lr->st, &attributions_kind);
+        if (rc != PAYRUN_OK)
+            return rc;
+        lr->open = 1;
+    }
+    do {
+        rc = next_record(c, lr->st);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 || rd->start > l->source_line)
+            return c->host->error(lr->st, PAYRUN_ERR_INPUT, "do not change an input file "
+                                  "while payrun reads it", "\"%s\" changed while it was "
+                                  "imported: line %lld is no longer the row that was read",
+                                  rd->path, (long long)l->source_line);
+    } while (rd->start < l->source_line);
+    lr->t->imported--;
+    lr->t->rejected++;
+    if (c->first_file == rd->base && l->source_line < c->first_line) {
+        c->first_line = l->source_line;
+        snprintf(c->first_reason, sizeof(c->first_reason), "%s", why);
+    }
+    return reject(c, lr->st, why);
+}
+
+static int settle_lines(struct acsv *c, payrun_stage *st, const char *path, struct tally *t)
+{
+    struct late_rejects lr = {c, st, path, t, 0};
+    int64_t settled = 0;
+    int rc;
+
+    if (!PAYRUN_HOST_HAS(c->host, lines_settle))
+        return PAYRUN_OK; /* an older core checks every line as it comes */
+    rc = c->host->lines_settle(st, late_reject, &lr, &settled);
+    if (lr.open)
+        reader_close(&c->rd);
+    return rc;
+}
+
 static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind *k,
                        const char *path, struct tally *t)
 {
@@ -1103,6 +1166,8 @@ static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind
         }
     }
     reader_close(rd);
+    if (rc == PAYRUN_OK && k == &attributions_kind)
+        rc = settle_lines(c, st, path, t);
     if (rc != PAYRUN_OK)
         return rc;
 

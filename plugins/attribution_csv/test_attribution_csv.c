@@ -320,6 +320,55 @@ START_TEST(core_reason_passes_through)
 }
 END_TEST
 
+/*
+ * Lines the core refuses only when it settles them (a second line of a
+ * deal and partner; an unknown partner, with late_checks): each reaches
+ * the rejects file with its line number, reason and the row as written,
+ * the counts move from imported to rejected, and the error names the
+ * earliest rejected line even when a later one was rejected first.
+ */
+START_TEST(late_rejects_are_written_like_any_other)
+{
+    fake_host fh;
+    char *rejects;
+
+    start(&fh);
+    fh.late_checks = 1;
+    ck_assert_int_eq(run_with(&fh, FIXTURE("bad-late-rejects.csv"), NULL, "skip"), PAYRUN_OK);
+    ck_assert(fh.settled);
+    ck_assert_int_eq(fh.late_rejected, 2);
+    ck_assert_int_eq(fh_count(&fh, "read"), 6);
+    ck_assert_int_eq(fh_count(&fh, "rejected"), 3);
+    ck_assert_int_eq(fh_count(&fh, "imported"), 3);
+    assert_invariant(&fh);
+    /* The lines kept: 2, 3 and 7 (D-3001 of another partner is no duplicate). */
+    ck_assert_int_eq(fh.n_lines, 3);
+    ck_assert_int_eq(fh.line_source[0], 2);
+    ck_assert_int_eq(fh.line_source[1], 3);
+    ck_assert_int_eq(fh.line_source[2], 7);
+    rejects = read_rejects(&fh);
+    ck_assert(reject_row_has(rejects, "bad-late-rejects.csv", 4,
+                             "duplicate deal_id \"D-3001\" for partner_id \"P-001\""));
+    ck_assert(reject_row_has(rejects, "bad-late-rejects.csv", 5, "unknown partner \"P-999\""));
+    ck_assert(reject_row_has(rejects, "bad-late-rejects.csv", 6, "attributed_amount"));
+    /* The record is the row as written, quotes and all. */
+    ck_assert_ptr_nonnull(strstr(rejects, ",\"D-3001,\"\"Globex renewal, again\"\",won,"
+                                          "2026-02-04,P-001,equal_split,100,1100.00,USD,"
+                                          "platform\"\n"));
+    free(rejects);
+    fh_cleanup(&fh);
+
+    /* By default the run fails, naming line 4, the earliest. */
+    start(&fh);
+    fh.late_checks = 1;
+    ck_assert_int_eq(run_with(&fh, FIXTURE("bad-late-rejects.csv"), NULL, NULL),
+                     PAYRUN_ERR_INPUT);
+    ck_assert_msg(strstr(fh.last_error, "first at line 4: duplicate deal_id") != NULL, "%s",
+                  fh.last_error);
+    fh_cleanup(&fh);
+}
+END_TEST
+
 START_TEST(missing_columns_are_all_named)
 {
     fake_host fh;
@@ -812,6 +861,7 @@ Suite *attribution_csv_suite(void)
     tcase_add_test(tc, missing_columns_are_all_named);
     tcase_add_test(tc, partner_with_bad_type_is_rejected);
     tcase_add_test(tc, duplicate_partner_id_is_rejected);
+    tcase_add_test(tc, late_rejects_are_written_like_any_other);
     tcase_add_test(tc, rejects_in_both_files_are_summed_up);
     tcase_add_test(tc, columns_in_any_order_and_unknown_ignored);
     tcase_add_test(tc, embedded_newlines_keep_line_numbers);

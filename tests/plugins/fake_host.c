@@ -295,7 +295,7 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
     for (size_t i = 0; i < fh->n_known_partners; i++)
         if (strcmp(fh->known_partners[i], l->partner_id) == 0)
             known = 1;
-    if (!known) {
+    if (!known && !fh->late_checks) {
         snprintf(why, why_len, "unknown partner \"%s\"", l->partner_id);
         return PAYRUN_ERR_INPUT;
     }
@@ -311,8 +311,57 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
     }
     if (fh->n_lines < FH_MAX) {
         fh->line_amounts[fh->n_lines] = l->attributed_amount;
+        snprintf(fh->line_deal[fh->n_lines], sizeof(fh->line_deal[0]), "%s", l->deal_id);
+        snprintf(fh->line_partner[fh->n_lines], sizeof(fh->line_partner[0]), "%s",
+                 l->partner_id);
         fh->line_source[fh->n_lines++] = l->source_line;
     }
+    return PAYRUN_OK;
+}
+
+/* As the core does: refuse, in file order, the lines of unknown partners
+ * (with late_checks) and second lines of a deal and partner, and drop
+ * them from the recorded lines. */
+static int h_lines_settle(payrun_stage *st, payrun_late_reject_fn on_reject, void *ud,
+                          int64_t *settled)
+{
+    fake_host *fh = FH(st);
+    int kept = 0;
+
+    fh->settled = 1;
+    for (int i = 0; i < fh->n_lines; i++) {
+        char why[200] = "";
+        int known = 0;
+
+        for (size_t k = 0; k < fh->n_known_partners; k++)
+            if (strcmp(fh->known_partners[k], fh->line_partner[i]) == 0)
+                known = 1;
+        if (!known)
+            snprintf(why, sizeof(why), "unknown partner \"%s\"", fh->line_partner[i]);
+        for (int j = 0; j < kept && why[0] == '\0'; j++)
+            if (strcmp(fh->line_deal[j], fh->line_deal[i]) == 0 &&
+                strcmp(fh->line_partner[j], fh->line_partner[i]) == 0)
+                snprintf(why, sizeof(why), "duplicate deal_id \"%s\" for partner_id \"%s\"",
+                         fh->line_deal[i], fh->line_partner[i]);
+        if (why[0] != '\0') {
+            /* Only what the plugin's reject path reads. */
+            struct payrun_line l = {.source_line = fh->line_source[i],
+                                    .deal_id = fh->line_deal[i],
+                                    .partner_id = fh->line_partner[i]};
+            int rc = on_reject(ud, &l, why);
+            fh->late_rejected++;
+            if (rc != PAYRUN_OK)
+                return rc;
+            continue;
+        }
+        fh->line_amounts[kept] = fh->line_amounts[i];
+        fh->line_source[kept] = fh->line_source[i];
+        memmove(fh->line_deal[kept], fh->line_deal[i], sizeof(fh->line_deal[0]));
+        memmove(fh->line_partner[kept], fh->line_partner[i], sizeof(fh->line_partner[0]));
+        kept++;
+    }
+    fh->n_lines = kept;
+    *settled = kept;
     return PAYRUN_OK;
 }
 
@@ -474,6 +523,7 @@ void fh_init(fake_host *fh)
     h->output_close = h_output_close;
     h->partner_put = h_partner_put;
     h->line_add = h_line_add;
+    h->lines_settle = h_lines_settle;
     h->calculate = h_calculate;
     h->each_payout = h_each_payout;
     h->decide = h_decide;

@@ -57,6 +57,9 @@ typedef struct fake_host {
     /* partner ids line_add accepts; others are rejected as unknown */
     const char *known_partners[FH_MAX];
     size_t n_known_partners;
+    /* 1: like the real core, refuse unknown partners when the lines are
+     * settled rather than in line_add (duplicates are always refused then) */
+    int late_checks;
 
     /* recorded from the plugin */
     int n_partners;
@@ -64,6 +67,10 @@ typedef struct fake_host {
     int n_lines;
     int64_t line_amounts[FH_MAX];
     int64_t line_source[FH_MAX];
+    char line_deal[FH_MAX][33];
+    char line_partner[FH_MAX][65];
+    int settled;               /* lines_settle was called */
+    int late_rejected;         /* lines it handed back */
     int n_skipped;
     int64_t rates[FH_MAX];
     char rules[FH_MAX][64];
