@@ -184,8 +184,11 @@ static void print_keys(const struct payrun_config_key *k, const char *indent)
     for (; k && k->name; k++) {
         printf("%s%-22s %-6s %-8s", indent, k->name, key_type_name(k->type),
                k->required ? "required" : "optional");
-        if (k->default_value)
+        /* An empty default is shown as "", not as nothing after "default". */
+        if (k->default_value && k->default_value[0])
             printf(" default %s", k->default_value);
+        else if (k->default_value)
+            printf(" default \"\"");
         if (k->choices)
             printf(" (%s)", k->choices);
         printf("\n%s    %s\n", indent, k->help ? k->help : "");
