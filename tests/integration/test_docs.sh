@@ -190,4 +190,15 @@ for doc in $docs; do
   if [ "$rc" -eq 0 ]; then ok; echo "$doc: $out"; else fail "$doc: its examples do not run as shown"; fi
 done
 
+# Every command `payrun --help` lists is in the man page and in the
+# README's list of commands.
+readme_cmds=$(awk '/^## Commands/ { f = 1 } f && /^```/ { n++; next } f && n == 1' "$SRC/README.md")
+man=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$SRC/docs/payrun.1")
+run "$PAYRUN" --help
+while read -r c; do
+  [ -n "$c" ] || continue
+  grep -qF -- "$c" <<<"$man" && ok || fail "docs/payrun.1 lacks the command \"$c\""
+  grep -qF -- "$c" <<<"$readme_cmds" && ok || fail "README.md's commands lack \"$c\""
+done < <(sed -n '/^commands:/,/^$/p' <<<"$out" | awk 'NR > 1 && NF { c = $1; if ($2 ~ /^[a-z][a-z-]*$/) c = c " " $2; print c }')
+
 finish
