@@ -170,22 +170,16 @@ static void free_plugin_dirs(plugin_dirs *pd)
     free(pd->env_copy);
 }
 
-static const char *key_type_name(int t)
-{
-    static const char *const names[] = {NULL,   "string", "bool", "int",  "money",
-                                        "rate", "output", "enum", "list", "input"};
-    if (t < 1 || t > PAYRUN_KEY_INPUT)
-        return "unknown";
-    return names[t];
-}
-
 static void print_keys(const struct payrun_config_key *k, const char *indent)
 {
     for (; k && k->name; k++) {
-        printf("%s%-22s %-6s %-8s", indent, k->name, key_type_name(k->type),
+        printf("%s%-22s %-6s %-8s", indent, k->name, plugin_key_type_name(k->type),
                k->required ? "required" : "optional");
-        if (k->default_value)
+        /* An empty default is shown as "", not as nothing after "default". */
+        if (k->default_value && k->default_value[0])
             printf(" default %s", k->default_value);
+        else if (k->default_value)
+            printf(" default \"\"");
         if (k->choices)
             printf(" (%s)", k->choices);
         printf("\n%s    %s\n", indent, k->help ? k->help : "");

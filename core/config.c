@@ -43,7 +43,9 @@ static const unsigned role_bits[] = {ROLE_PREPARER, ROLE_APPROVER, ROLE_PAYER};
 /*
  * The file's own keys, declared like a plugin's so that one routine reports
  * unknown and missing keys everywhere. Type 0 marks a key whose value has a
- * shape of its own (sequence, map) and is checked by hand.
+ * shape of its own (sequence, map) and is checked by hand. The defaults
+ * here are the ones applied below, and docs/configuration.md is tested
+ * against this table (config_file_keys).
  */
 static const struct payrun_config_key top_keys[] = {
     {.name = "version", .type = PAYRUN_KEY_INT, .required = 1, .help = "always 1"},
@@ -54,10 +56,10 @@ static const struct payrun_config_key top_keys[] = {
     {.name = "database", .type = PAYRUN_KEY_PATH, .required = 1,
      .help = "the SQLite file, e.g. var/{org}.db"},
     {.name = "plugin_path", .type = 0},
-    {.name = "output_dir", .type = PAYRUN_KEY_PATH},
+    {.name = "output_dir", .type = PAYRUN_KEY_PATH, .default_value = "out/{org}/{period}"},
     {.name = "actors", .type = 0},
-    {.name = "allow_actor_override", .type = PAYRUN_KEY_BOOL},
-    {.name = "busy_timeout_ms", .type = PAYRUN_KEY_INT},
+    {.name = "allow_actor_override", .type = PAYRUN_KEY_BOOL, .default_value = "false"},
+    {.name = "busy_timeout_ms", .type = PAYRUN_KEY_INT, .default_value = "5000"},
     {.name = "pipelines", .type = 0, .required = 1,
      .help = "each pipeline's name and its list of stages"},
     {.name = NULL},
@@ -1196,7 +1198,7 @@ static int load_plugin_path(config *c, const cfg_node *v, pr_err *err)
 
 static int load_output_dir(config *c, const cfg_node *v, pr_err *err)
 {
-    const char *tmpl = "out/{org}/{period}";
+    const char *tmpl = key_find(top_keys, "output_dir")->default_value;
 
     if (v != NULL) {
         if (config_check_value(c, key_find(top_keys, "output_dir"), v, err))
@@ -1417,12 +1419,12 @@ static int build(config *c, pr_err *err)
     if (v != NULL && load_actors(c, v, err))
         return -1;
     v = cfg_map_get(root, "allow_actor_override");
-    if (v != NULL) {
-        if (config_check_value(c, key_find(top_keys, "allow_actor_override"), v, err))
-            return -1;
-        c->allow_actor_override = strcmp(v->text, "true") == 0;
-    }
-    c->busy_timeout_ms = 5000;
+    if (v != NULL && config_check_value(c, key_find(top_keys, "allow_actor_override"), v, err))
+        return -1;
+    c->allow_actor_override =
+        strcmp(v ? v->text : key_find(top_keys, "allow_actor_override")->default_value,
+               "true") == 0;
+    parse_int(key_find(top_keys, "busy_timeout_ms")->default_value, &c->busy_timeout_ms);
     v = cfg_map_get(root, "busy_timeout_ms");
     if (v != NULL) {
         if (config_check_value(c, key_find(top_keys, "busy_timeout_ms"), v, err))
@@ -1572,4 +1574,14 @@ int config_check_period(const char *period, pr_err *err)
         return pr_err_hint(err, "pass --period YYYY-MM, e.g. --period 2026-02");
     }
     return 0;
+}
+
+const struct payrun_config_key *config_file_keys(void)
+{
+    return top_keys;
+}
+
+const struct payrun_config_key *config_stage_keys(void)
+{
+    return stage_keys;
 }

@@ -112,4 +112,13 @@ int config_check_stage(const config *c, const config_stage *st,
 int config_check_value(const config *c, const struct payrun_config_key *key,
                        const cfg_node *v, pr_err *err);
 
+/*
+ * The keys the pipeline file accepts at its top level and in each stage,
+ * in the order "allowed keys" messages list them, with their defaults;
+ * each table ends with an entry whose name is NULL. The documentation's
+ * key tables are tested against these.
+ */
+const struct payrun_config_key *config_file_keys(void);
+const struct payrun_config_key *config_stage_keys(void);
+
 #endif

@@ -29,6 +29,19 @@ const char *plugin_kind_name(int kind)
     return kind_names[kind];
 }
 
+/* What `plugins describe` and the documentation call each key type: the
+ * user writes files, so PAYRUN_KEY_PATH is an "output". */
+static const char *const key_type_names[] = {
+    NULL, "string", "bool", "int", "money", "rate", "output", "enum", "list", "input",
+};
+
+const char *plugin_key_type_name(int type)
+{
+    if (type < 1 || type > PAYRUN_KEY_INPUT)
+        return "unknown";
+    return key_type_names[type];
+}
+
 static int check_owner_mode(const char *what, const char *path, const struct stat *st,
                             pr_err *err)
 {

@@ -34,6 +34,8 @@ int plugin_load_file(const char *file, loaded_plugin **out, pr_err *err);
 void plugin_unload(loaded_plugin *p);
 
 const char *plugin_kind_name(int kind);
+/* A key type's name as `plugins describe` and the docs show it. */
+const char *plugin_key_type_name(int type);
 
 /* Every NAME.so found on the path (first directory wins for each name),
  * sorted by name. Files that fail to load are reported through `on_error`

@@ -355,6 +355,15 @@ START_TEST(zero_decimal_currency)
 }
 END_TEST
 
+/* ---- documentation ------------------------------------------------------ */
+
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
+{
+    fh_check_readme("approval_rules", PAYRUN_KIND_APPROVER);
+}
+END_TEST
+
 Suite *approval_rules_suite(void)
 {
     Suite *s = suite_create("approval_rules");
@@ -375,6 +384,7 @@ Suite *approval_rules_suite(void)
     tcase_add_test(tc, approvals_required_ten_accepted);
     tcase_add_test(tc, decide_failure_returned);
     tcase_add_test(tc, zero_decimal_currency);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

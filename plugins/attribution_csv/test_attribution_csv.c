@@ -789,58 +789,12 @@ START_TEST(runaway_quote_is_cut)
 }
 END_TEST
 
-/* ---- the README documents the descriptor's keys exactly ------------------- */
+/* ---- documentation ------------------------------------------------------ */
 
-static const char *type_name(int type)
-{
-    switch (type) {
-    case PAYRUN_KEY_INPUT: return "input";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    case PAYRUN_KEY_STRING: return "string";
-    default: return "?";
-    }
-}
-
+/* The README's key table lists exactly the descriptor's keys. */
 START_TEST(readme_matches_descriptor)
 {
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *p = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/attribution_csv/README.md");
-    int n = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "attribution_csv", &p, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(p->desc->kind, PAYRUN_KIND_IMPORTER);
-    for (const struct payrun_config_key *k = p->desc->keys; k->name; k++, n++) {
-        char type[128], def[128], row[1024];
-
-        if (k->choices) {
-            size_t o = (size_t)snprintf(type, sizeof(type), "enum (");
-            for (const char *c = k->choices; *c && o + 3 < sizeof(type); c++) {
-                if (*c == '|') {
-                    type[o++] = ',';
-                    type[o++] = ' ';
-                } else {
-                    type[o++] = *c;
-                }
-            }
-            snprintf(type + o, sizeof(type) - o, ")");
-        } else {
-            snprintf(type, sizeof(type), "%s", type_name(k->type));
-        }
-        if (k->default_value)
-            snprintf(def, sizeof(def), "`%s`", k->default_value);
-        else
-            snprintf(def, sizeof(def), "(none)");
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s | %s |\n", k->name, type,
-                 k->required ? "yes" : "no", def, k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-    }
-    ck_assert_int_eq(n, 4);
-    plugin_unload(p);
-    free(readme);
+    fh_check_readme("attribution_csv", PAYRUN_KIND_IMPORTER);
 }
 END_TEST
 

@@ -671,6 +671,15 @@ START_TEST(directory_as_path_is_an_error)
 }
 END_TEST
 
+/* ---- documentation ------------------------------------------------------ */
+
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
+{
+    fh_check_readme("audit_jsonl", PAYRUN_KIND_AUDIT_SINK);
+}
+END_TEST
+
 Suite *audit_jsonl_suite(void)
 {
     Suite *s = suite_create("audit_jsonl");
@@ -696,6 +705,7 @@ Suite *audit_jsonl_suite(void)
     tcase_add_test(tc, file_ahead_of_trail_refused);
     tcase_add_test(tc, another_orgs_file_refused);
     tcase_add_test(tc, directory_as_path_is_an_error);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1122,64 +1122,12 @@ START_TEST(origin_as_routing_number)
 }
 END_TEST
 
-/* The README's key table must list exactly the descriptor's keys. */
-static const char *type_name(int type)
+/* ---- documentation ------------------------------------------------------ */
+
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
 {
-    switch (type) {
-    case PAYRUN_KEY_STRING: return "string";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    default: return "?";
-    }
-}
-
-START_TEST(descriptor_matches_readme)
-{
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *lp = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/bank_nacha/README.md");
-    int n_keys = 0, n_rows = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "bank_nacha", &lp, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(lp->desc->kind, PAYRUN_KIND_EXPORTER);
-    for (const struct payrun_config_key *k = lp->desc->keys; k->name; k++) {
-        char row[512], type[64], def[64];
-        size_t t = 0;
-
-        /* enum choices are shown as `A`, `B` (a '|' would split the cell) */
-        snprintf(type, sizeof(type), "%s", type_name(k->type));
-        if (k->choices) {
-            t = strlen(type);
-            t += (size_t)snprintf(type + t, sizeof(type) - t, ": `");
-            for (const char *ch = k->choices; *ch && t + 4 < sizeof(type); ch++) {
-                if (*ch == '|') {
-                    memcpy(type + t, "`, `", 4);
-                    t += 4;
-                } else {
-                    type[t++] = *ch;
-                }
-            }
-            snprintf(type + t, sizeof(type) - t, "`");
-        }
-        if (k->default_value == NULL)
-            snprintf(def, sizeof(def), "-");
-        else if (k->default_value[0] == '\0')
-            snprintf(def, sizeof(def), "`\"\"`");
-        else
-            snprintf(def, sizeof(def), "`%s`", k->default_value);
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s | %s |\n", k->name, type,
-                 k->required ? "yes" : "no", def, k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-        n_keys++;
-    }
-    for (const char *s = readme; (s = strstr(s, "\n| `")) != NULL; s++)
-        n_rows++;
-    ck_assert_int_eq(n_rows, n_keys);
-    lp->desc->destroy(NULL);
-    plugin_unload(lp);
-    free(readme);
+    fh_check_readme("bank_nacha", PAYRUN_KIND_EXPORTER);
 }
 END_TEST
 
@@ -1206,7 +1154,7 @@ Suite *bank_nacha_suite(void)
     tcase_add_test(tc, bad_configuration_refused_at_init);
     tcase_add_test(tc, non_usd_refused_at_init);
     tcase_add_test(tc, origin_as_routing_number);
-    tcase_add_test(tc, descriptor_matches_readme);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -862,51 +862,12 @@ START_TEST(schema_rejects_broken_files)
 }
 END_TEST
 
-/* ---- documentation -------------------------------------------------------- */
+/* ---- documentation ------------------------------------------------------ */
 
-static const char *type_name(int type)
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
 {
-    switch (type) {
-    case PAYRUN_KEY_STRING: return "string";
-    case PAYRUN_KEY_BOOL: return "bool";
-    case PAYRUN_KEY_INT: return "int";
-    case PAYRUN_KEY_MONEY: return "money";
-    case PAYRUN_KEY_RATE: return "rate";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    case PAYRUN_KEY_LIST: return "list";
-    case PAYRUN_KEY_INPUT: return "input";
-    default: return "?";
-    }
-}
-
-/* The README's key table must list exactly the descriptor's keys. */
-START_TEST(descriptor_matches_readme)
-{
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *lp = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/bank_pain001/README.md");
-    int n_keys = 0, n_rows = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "bank_pain001", &lp, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(lp->desc->kind, PAYRUN_KIND_EXPORTER);
-    for (const struct payrun_config_key *k = lp->desc->keys; k->name; k++) {
-        char row[512];
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s%s%s | %s |\n", k->name,
-                 type_name(k->type), k->required ? "yes" : "no",
-                 k->default_value ? "`" : "", k->default_value ? k->default_value : "-",
-                 k->default_value ? "`" : "", k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-        n_keys++;
-    }
-    for (const char *s = readme; (s = strstr(s, "\n| `")) != NULL; s++)
-        n_rows++;
-    ck_assert_int_eq(n_rows, n_keys);
-    lp->desc->destroy(NULL);
-    plugin_unload(lp);
-    free(readme);
+    fh_check_readme("bank_pain001", PAYRUN_KIND_EXPORTER);
 }
 END_TEST
 
@@ -931,7 +892,7 @@ Suite *bank_pain001_suite(void)
     tcase_add_test(tc, bad_debtor_refused_at_init);
     tcase_add_test(tc, second_listing_refused);
     tcase_add_test(tc, schema_rejects_broken_files);
-    tcase_add_test(tc, descriptor_matches_readme);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -328,6 +328,15 @@ START_TEST(rule_without_rate_refused)
 }
 END_TEST
 
+/* ---- documentation ------------------------------------------------------ */
+
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
+{
+    fh_check_readme("commission_rules", PAYRUN_KIND_CALCULATOR);
+}
+END_TEST
+
 Suite *commission_rules_suite(void)
 {
     Suite *s = suite_create("commission_rules");
@@ -347,6 +356,7 @@ Suite *commission_rules_suite(void)
     tcase_add_test(tc, duplicate_rule_names_refused);
     tcase_add_test(tc, reserved_rule_name_refused);
     tcase_add_test(tc, rule_without_rate_refused);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

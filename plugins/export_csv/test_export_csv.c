@@ -376,49 +376,12 @@ START_TEST(no_payouts_header_only)
 }
 END_TEST
 
-/* The README's key table must list exactly the descriptor's keys. */
-static const char *type_name(int type)
-{
-    switch (type) {
-    case PAYRUN_KEY_STRING: return "string";
-    case PAYRUN_KEY_BOOL: return "bool";
-    case PAYRUN_KEY_INT: return "int";
-    case PAYRUN_KEY_MONEY: return "money";
-    case PAYRUN_KEY_RATE: return "rate";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    case PAYRUN_KEY_LIST: return "list";
-    case PAYRUN_KEY_INPUT: return "input";
-    default: return "?";
-    }
-}
+/* ---- documentation ------------------------------------------------------ */
 
-START_TEST(descriptor_matches_readme)
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
 {
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *lp = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/export_csv/README.md");
-    int n_keys = 0, n_rows = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "export_csv", &lp, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(lp->desc->kind, PAYRUN_KIND_EXPORTER);
-    for (const struct payrun_config_key *k = lp->desc->keys; k->name; k++) {
-        char row[512];
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s%s%s | %s |\n", k->name,
-                 type_name(k->type), k->required ? "yes" : "no",
-                 k->default_value ? "`" : "", k->default_value ? k->default_value : "-",
-                 k->default_value ? "`" : "", k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-        n_keys++;
-    }
-    for (const char *s = readme; (s = strstr(s, "\n| `")) != NULL; s++)
-        n_rows++;
-    ck_assert_int_eq(n_rows, n_keys);
-    lp->desc->destroy(NULL);
-    plugin_unload(lp);
-    free(readme);
+    fh_check_readme("export_csv", PAYRUN_KIND_EXPORTER);
 }
 END_TEST
 
@@ -432,7 +395,7 @@ Suite *export_csv_suite(void)
     tcase_add_test(tc, jpy_has_no_decimals);
     tcase_add_test(tc, same_payouts_same_bytes);
     tcase_add_test(tc, no_payouts_header_only);
-    tcase_add_test(tc, descriptor_matches_readme);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

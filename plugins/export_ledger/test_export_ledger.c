@@ -1105,65 +1105,12 @@ START_TEST(accrual_ignores_bank_relation)
 }
 END_TEST
 
-static const char *type_name(int type)
-{
-    switch (type) {
-    case PAYRUN_KEY_STRING: return "string";
-    case PAYRUN_KEY_BOOL: return "bool";
-    case PAYRUN_KEY_INT: return "int";
-    case PAYRUN_KEY_MONEY: return "money";
-    case PAYRUN_KEY_RATE: return "rate";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    case PAYRUN_KEY_LIST: return "list";
-    case PAYRUN_KEY_INPUT: return "input";
-    default: return "?";
-    }
-}
+/* ---- documentation ------------------------------------------------------ */
 
-/* The README's key table must list exactly the descriptor's keys. */
-START_TEST(descriptor_matches_readme)
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
 {
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *lp = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/export_ledger/README.md");
-    int n_keys = 0, n_rows = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "export_ledger", &lp, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(lp->desc->kind, PAYRUN_KIND_EXPORTER);
-    for (const struct payrun_config_key *k = lp->desc->keys; k->name; k++) {
-        char row[512];
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s%s%s | %s |\n", k->name,
-                 type_name(k->type), k->required ? "yes" : "no",
-                 k->default_value ? "`" : "", k->default_value ? k->default_value : "-",
-                 k->default_value ? "`" : "", k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-        if (k->choices) {
-            /* "a|b" is documented as "`a`, `b`" */
-            char choices[256] = "";
-            size_t o = 0;
-            for (const char *c = k->choices; *c;) {
-                size_t n = strcspn(c, "|");
-                o += (size_t)snprintf(choices + o, sizeof(choices) - o, "%s`%.*s`",
-                                      o ? ", " : "", (int)n, c);
-                ck_assert_uint_lt(o, sizeof(choices));
-                c += n;
-                if (*c == '|')
-                    c++;
-            }
-            ck_assert_msg(strstr(readme, choices) != NULL, "README lacks the choices %s",
-                          choices);
-        }
-        n_keys++;
-    }
-    for (const char *s = readme; (s = strstr(s, "\n| `")) != NULL; s++)
-        n_rows++;
-    ck_assert_int_eq(n_rows, n_keys);
-    lp->desc->destroy(NULL);
-    plugin_unload(lp);
-    free(readme);
+    fh_check_readme("export_ledger", PAYRUN_KIND_EXPORTER);
 }
 END_TEST
 
@@ -1195,7 +1142,7 @@ Suite *export_ledger_suite(void)
     tcase_add_test(plain, beancount_message_is_clear);
     tcase_add_loop_test(plain, same_payouts_same_bytes, 0, 3);
     tcase_add_test(plain, missing_format_refused);
-    tcase_add_test(plain, descriptor_matches_readme);
+    tcase_add_test(plain, readme_matches_descriptor);
     tcase_add_loop_test(plain, payment_journal_same_bytes, 0, 3);
     tcase_add_test(plain, payment_needs_paid_date);
     tcase_add_loop_test(plain, bad_bank_account_refused_at_init, 0,

@@ -575,61 +575,12 @@ START_TEST(rejects_are_spreadsheet_safe)
 }
 END_TEST
 
-/* ---- documentation ---------------------------------------------------------- */
+/* ---- documentation ------------------------------------------------------ */
 
-static const char *type_name(int type)
+/* The README's key table lists exactly the descriptor's keys. */
+START_TEST(readme_matches_descriptor)
 {
-    switch (type) {
-    case PAYRUN_KEY_STRING: return "string";
-    case PAYRUN_KEY_BOOL: return "bool";
-    case PAYRUN_KEY_INT: return "int";
-    case PAYRUN_KEY_PATH: return "path";
-    case PAYRUN_KEY_ENUM: return "enum";
-    case PAYRUN_KEY_INPUT: return "input";
-    default: return "?";
-    }
-}
-
-/* The README's key table lists exactly the descriptor's keys, as declared. */
-START_TEST(descriptor_matches_readme)
-{
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    loaded_plugin *lp = NULL;
-    pr_err err = {0};
-    char *readme = fh_read_file(SRC_DIR "/plugins/status_transitions/README.md");
-    int n_keys = 0, n_rows = 0;
-
-    ck_assert_ptr_nonnull(readme);
-    ck_assert_msg(plugin_load(dirs, 1, "status_transitions", &lp, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(lp->desc->kind, PAYRUN_KIND_TRANSITION);
-    for (const struct payrun_config_key *k = lp->desc->keys; k->name; k++) {
-        char row[1024];
-
-        snprintf(row, sizeof(row), "\n| `%s` | %s | %s | %s%s%s | %s |\n", k->name,
-                 type_name(k->type), k->required ? "yes" : "no", k->default_value ? "`" : "",
-                 k->default_value ? k->default_value : "-", k->default_value ? "`" : "",
-                 k->help);
-        ck_assert_msg(strstr(readme, row) != NULL, "README lacks the row:%s", row);
-        if (k->choices) {
-            char choices[256] = "";
-            size_t o = 0;
-
-            for (const char *c = k->choices; *c;) {
-                size_t n = strcspn(c, "|");
-                o += (size_t)snprintf(choices + o, sizeof(choices) - o, "%s`%.*s`",
-                                      o ? ", " : "", (int)n, c);
-                c += n + (c[n] == '|');
-            }
-            ck_assert_msg(strstr(readme, choices) != NULL, "README lacks %s", choices);
-        }
-        n_keys++;
-    }
-    for (const char *s = readme; (s = strstr(s, "\n| `")) != NULL; s++)
-        n_rows++;
-    ck_assert_int_eq(n_rows, n_keys);
-    lp->desc->destroy(NULL);
-    plugin_unload(lp);
-    free(readme);
+    fh_check_readme("status_transitions", PAYRUN_KIND_TRANSITION);
 }
 END_TEST
 
@@ -658,7 +609,7 @@ Suite *status_transitions_suite(void)
     tcase_add_test(tc, line_numbers_are_exact);
     tcase_add_test(tc, runaway_quote_is_cut);
     tcase_add_test(tc, rejects_are_spreadsheet_safe);
-    tcase_add_test(tc, descriptor_matches_readme);
+    tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -20,14 +20,19 @@
 
 #include <payrun/plugin.h>
 
+/* The keys a stage's `with:` block may hold. The core checks the block
+ * against this table before any stage runs, applies the defaults, and
+ * `payrun plugins describe jump_guard` prints it. */
 static const struct payrun_config_key keys[] = {
-    {"jump_percent", PAYRUN_KEY_RATE, 0, "50",
-     "a payout more than this percent above the previous one needs two approvers", NULL, NULL},
-    {"hold_first_payout", PAYRUN_KEY_BOOL, 0, "false",
-     "hold a partner's first payout for review", NULL, NULL},
-    {NULL, 0, 0, NULL, NULL, NULL, NULL},
+    {.name = "jump_percent", .type = PAYRUN_KEY_RATE, .default_value = "50",
+     .help = "a payout more than this percent above the previous one needs two approvers"},
+    {.name = "hold_first_payout", .type = PAYRUN_KEY_BOOL, .default_value = "false",
+     .help = "hold a partner's first payout for review"},
+    {.name = NULL},
 };
 
+/* One stage instance: init creates it, destroy frees it. No globals, so
+ * two stages of one pipeline can use this plugin with different keys. */
 struct guard {
     const struct payrun_host *host;
     payrun_stage *st;
@@ -61,6 +66,7 @@ static int one(void *ud, const struct payrun_payout_view *p)
     const struct payrun_host *h = g->host;
     __int128 limit;
 
+    /* Never undo what a person did: only pending payouts are decided. */
     if (strcmp(p->status, "pending_approval") != 0)
         return PAYRUN_OK;
     if (!p->has_previous) {
@@ -70,6 +76,7 @@ static int one(void *ud, const struct payrun_payout_view *p)
         return h->decide(g->st, p->id, PAYRUN_DECIDE_HOLD, 0, "jump_guard",
                          "first payout to this partner");
     }
+    /* An earlier stage already asks for two or more approvers. */
     if (p->approvals_required >= 2 || p->previous_amount <= 0)
         return PAYRUN_OK;
     /* previous x (100 + jump) / 100, exactly: amounts are int64 minor
@@ -89,7 +96,7 @@ static int run(void *ctx, payrun_stage *st)
 
 static void destroy(void *ctx)
 {
-    free(ctx);
+    free(ctx); /* NULL when init failed: free(NULL) does nothing */
 }
 
 static const struct payrun_plugin descriptor = {

@@ -44,6 +44,10 @@ expect_rc 0 "plugins describe"
 expect_out "rounding" "describe lists keys"
 expect_out "(half_even|half_up)" "describe lists choices"
 expect_out "default half_even" "describe shows defaults"
+# an empty default is shown as "", not as nothing after "default"
+PAYRUN_PLUGIN_PATH="${BUILD:?}/plugins" run "$PAYRUN" plugins describe bank_nacha
+expect_rc 0 "describe bank_nacha"
+expect_out 'destination_name       string optional default ""' "describe shows an empty default"
 
 PAYRUN_PLUGIN_PATH="$plugdir" run "$PAYRUN" plugins describe missing_one
 expect_rc 69 "describe missing plugin"

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <check.h>
+
+#include "buf.h"
 #include "money.h"
 #include "plugin_loader.h"
 
@@ -176,9 +179,9 @@ static int h_parse_rate(payrun_stage *st, const char *text, size_t len, int64_t 
     return PAYRUN_OK;
 }
 
-static int h_format_money(payrun_stage *st, int64_t amount, char *buf, size_t cap)
+static int h_format_money(payrun_stage *st, int64_t amount, char *out, size_t cap)
 {
-    return money_format(amount, FH(st)->exponent, buf, cap);
+    return money_format(amount, FH(st)->exponent, out, cap);
 }
 
 const char *fh_path(fake_host *fh, const char *rel)
@@ -603,4 +606,143 @@ int fh_run_plugin(fake_host *fh, const char *name)
         p->desc->destroy(ctx);
     plugin_unload(p);
     return rc;
+}
+
+/* ---- the documentation's key tables ------------------------------------- */
+
+static void key_row(buf *b, const char *prefix, const struct payrun_config_key *k)
+{
+    buf_printf(b, "| `%s%s` | %s", prefix, k->name, plugin_key_type_name(k->type));
+    if (k->type == PAYRUN_KEY_ENUM && k->choices) {
+        /* "a|b" as "`a`, `b`": a bare '|' would split the cell */
+        buf_puts(b, ":");
+        for (const char *c = k->choices; *c;) {
+            size_t n = strcspn(c, "|");
+            buf_printf(b, "%s `%.*s`", c == k->choices ? "" : ",", (int)n, c);
+            c += n + (c[n] == '|');
+        }
+    }
+    buf_printf(b, " | %s | ", k->required ? "yes" : "no");
+    if (k->default_value)
+        buf_printf(b, "`%s`", k->default_value[0] ? k->default_value : "\"\"");
+    buf_puts(b, " | ");
+    for (const char *h = k->help ? k->help : ""; *h; h++) {
+        if (*h == '|')
+            buf_puts(b, "\\|");
+        else
+            buf_append(b, h, 1);
+    }
+    buf_puts(b, " |\n");
+}
+
+char *fh_key_rows(const struct payrun_config_key *keys)
+{
+    buf b;
+
+    buf_init(&b);
+    buf_puts(&b, ""); /* an empty string, not NULL, when there are no keys */
+    for (const struct payrun_config_key *k = keys; k && k->name; k++) {
+        key_row(&b, "", k);
+        if (k->type == PAYRUN_KEY_LIST) {
+            char prefix[96];
+            snprintf(prefix, sizeof(prefix), "%s[].", k->name);
+            for (const struct payrun_config_key *f = k->fields; f && f->name; f++)
+                key_row(&b, prefix, f);
+        }
+    }
+    return buf_take(&b);
+}
+
+/* The next line of *p (without its newline) into line[]; 0 at the end. */
+static int next_line(const char **p, char *line, size_t cap, int *lineno)
+{
+    size_t n;
+
+    if (**p == '\0')
+        return 0;
+    n = strcspn(*p, "\n");
+    snprintf(line, cap, "%.*s", (int)(n < cap ? n : cap - 1), *p);
+    *p += n + ((*p)[n] == '\n');
+    (*lineno)++;
+    return 1;
+}
+
+int fh_doc_keys_match(const char *doc, const char *section, const struct payrun_plugin *desc,
+                      char *why, size_t why_len)
+{
+    static const char header[] = "| key | type | required | default | help |";
+    char *text = fh_read_file(doc), *rows = fh_key_rows(desc->keys);
+    char line[2048], want[2048];
+    const char *p = text, *w = rows;
+    int lineno = 0, wantno = 0, rc = -1, found = section == NULL;
+
+    if (text == NULL || rows == NULL) {
+        snprintf(why, why_len, "%s: cannot read it", doc);
+        goto done;
+    }
+    while (!found && next_line(&p, line, sizeof(line), &lineno))
+        found = strcmp(line, section) == 0;
+    if (!found) {
+        snprintf(why, why_len, "%s: no line \"%s\"", doc, section);
+        goto done;
+    }
+    found = 0;
+    while (!found && next_line(&p, line, sizeof(line), &lineno)) {
+        if (section != NULL && line[0] == '#')
+            break;
+        found = strcmp(line, header) == 0;
+    }
+    if (!found) {
+        snprintf(why, why_len, "%s: no key table (%s) for plugin \"%s\"%s%s", doc, header,
+                 desc->name, section ? " under " : "", section ? section : "");
+        goto done;
+    }
+    /* the |---|---| line, then one row per key, up to the first line that
+     * is not a table row */
+    if (!next_line(&p, line, sizeof(line), &lineno) || strncmp(line, "|---", 4) != 0) {
+        snprintf(why, why_len, "%s:%d: the key table's second line is not |---|...", doc,
+                 lineno);
+        goto done;
+    }
+    for (;;) {
+        int have = next_line(&p, line, sizeof(line), &lineno) && line[0] == '|';
+        int more = next_line(&w, want, sizeof(want), &wantno);
+
+        if (!have && !more)
+            break;
+        if (!have) {
+            snprintf(why, why_len, "%s:%d: key table of \"%s\" lacks the row\n  %s", doc,
+                     lineno, desc->name, want);
+            goto done;
+        }
+        if (!more) {
+            snprintf(why, why_len, "%s:%d: \"%s\" declares no such key:\n  %s", doc, lineno,
+                     desc->name, line);
+            goto done;
+        }
+        if (strcmp(line, want) != 0) {
+            snprintf(why, why_len, "%s:%d: key table of \"%s\" differs from its declaration:"
+                     "\n  found    %s\n  declared %s", doc, lineno, desc->name, line, want);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(text);
+    free(rows);
+    return rc;
+}
+
+void fh_check_readme(const char *name, int kind)
+{
+    const char *dirs[] = {PLUGIN_BUILD_DIR};
+    char readme[PATH_MAX], why[8192];
+    loaded_plugin *p = NULL;
+    pr_err err = {0};
+
+    ck_assert_msg(plugin_load(dirs, 1, name, &p, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(p->desc->kind, kind);
+    snprintf(readme, sizeof(readme), "%s/plugins/%s/README.md", SRC_DIR, name);
+    ck_assert_msg(fh_doc_keys_match(readme, NULL, p->desc, why, sizeof(why)) == 0, "%s", why);
+    plugin_unload(p);
 }

@@ -118,4 +118,30 @@ char *fh_read_file(const char *path);
  */
 int fh_run_plugin(fake_host *fh, const char *name);
 
+/*
+ * The documentation's key tables. A plugin's keys are documented, in its
+ * README and in docs/configuration.md, as a Markdown table with the header
+ *
+ *   | key | type | required | default | help |
+ *
+ * and one row per declared key, in declaration order, each written as
+ * fh_key_rows() writes it: the type as `plugins describe` names it (enum
+ * choices listed after it), `yes` or `no`, the default in backquotes
+ * (`""` for an empty one, nothing when there is none), and the help text.
+ * The fields of a list key follow it, as `list[].field`.
+ */
+/* The rows for `keys`, one per line (malloc'd; NULL when out of memory). */
+char *fh_key_rows(const struct payrun_config_key *keys);
+/*
+ * Compare the first key table after the line `section` (the whole file
+ * when NULL, and never past the next heading) in the Markdown file `doc`
+ * with the rows of `desc`. Returns 0, or -1 with the first difference,
+ * as FILE:LINE: what, in why[].
+ */
+int fh_doc_keys_match(const char *doc, const char *section, const struct payrun_plugin *desc,
+                      char *why, size_t why_len);
+/* For a plugin's suite: load shipped plugin `name` (checking its kind) and
+ * assert that plugins/NAME/README.md documents exactly its keys. */
+void fh_check_readme(const char *name, int kind);
+
 #endif
