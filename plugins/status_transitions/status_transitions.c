@@ -40,6 +40,10 @@
 /* Result lines are short; a longer record is an unclosed quote eating the
  * file, cut here so memory stays small. */
 #define MAX_RECORD_BYTES ((size_t)64 * 1024)
+/* libcsv grows a field's buffer by 128 bytes unless told otherwise: a
+ * quote left open over MAX_RECORD_BYTES took 512 reallocs. Blocks of the
+ * record's own bound make that at most two (the field and its NUL). */
+#define CSV_BLOCK_BYTES MAX_RECORD_BYTES
 #define REASON_MAX 1024
 #define HOST_WHY_MAX 512
 /* A payout id longer than this is not one of ours (ids are "po_" + hex). */
@@ -265,6 +269,7 @@ static void parser_reset(struct reader *rd)
     csv_init(&rd->csv, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
     csv_set_space_func(&rd->csv, is_cr);
     csv_set_term_func(&rd->csv, is_lf);
+    csv_set_blk_size(&rd->csv, CSV_BLOCK_BYTES);
     rd->csv_live = 1;
 }
 
