@@ -9,6 +9,10 @@
 #    from valgrind's heap summary, the one figure that is exact and
 #    independent of the machine's load; skipped (and said so) in a
 #    sanitizer build, which valgrind cannot run.
+#  - a NUL byte in a row: the row is rejected with its file, line and
+#    column and counted (rows read = imported + rejected + not
+#    commissionable), and the rejects file shows the byte as U+2400: a NUL
+#    in it would cut it short for every C string reader.
 set -e
 . "$(dirname "$0")/lib.sh"
 : "${BUILD:?BUILD must name the build tree}"
@@ -32,6 +36,11 @@ pipelines:
     - stage: import
       plugin: attribution_csv
       with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
+  close_skip:
+    - stage: import
+      plugin: attribution_csv
+      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv, on_reject: skip,
+              rejects: rejects-skip.csv }
   settle:
     - stage: results
       plugin: status_transitions
@@ -80,5 +89,43 @@ else
   [ -n "$b" ] && [ "$b" -lt $((8 * 1024 * 1024)) ] && ok ||
     fail "settle over a 64 KiB runaway quote allocated ${b:-?} bytes; at most 8 MiB expected"
 fi
+
+# ---- a NUL byte in a row ---------------------------------------------------------
+{ echo "$HEADER"
+  echo 'D-1,ok,won,2026-02-03,TECHSTAR,equal_split,50,100.00,USD,'
+  printf 'D-2,Init\000ech,won,2026-02-04,TECHSTAR,equal_split,50,200.00,USD,\n'
+  echo 'D-3,lost one,lost,2026-02-05,TECHSTAR,equal_split,50,300.00,USD,'
+  printf '\000=D-4,x,won,2026-02-06,TECHSTAR,equal_split,50,400.00,USD,\n'; } \
+  >"$W/in/attributions-2026-02.csv"
+no_nul() { [ "$(tr -d '\000' <"$1" | wc -c)" = "$(wc -c <"$1")" ]; }
+runs=$(sqlite3 "$W/acme.db" "SELECT count(*) FROM runs")
+run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
+expect_rc 65 "close: rows with a NUL byte fail the close"
+expect_err "2 of 4 rows rejected (attributions-2026-02.csv); first at line 3: malformed CSV: NUL byte at line 3, column 9" \
+  "the error names the file, the line and the column"
+rej="$W/out/acme/2026-02/rejects.csv"
+[ -f "$rej" ] && no_nul "$rej" && ok || fail "rejects.csv is kept and holds no NUL byte"
+grep -qF "attributions-2026-02.csv,3,\"malformed CSV: NUL byte at line 3, column 9; a text file holds none\",\"D-2,Init␀ech,won," "$rej" &&
+  ok || fail "rejects.csv: line 3 with its column and the byte shown as ␀"
+grep -qF "attributions-2026-02.csv,5,\"malformed CSV: NUL byte at line 5, column 1; a text file holds none\",\"␀=D-4," "$rej" &&
+  ok || fail "rejects.csv: line 5, the symbol first and no formula apostrophe"
+[ "$(sqlite3 "$W/acme.db" "SELECT count(*) FROM runs")" = "$runs" ] &&
+  [ "$(sqlite3 "$W/acme.db" "SELECT count(*) FROM attribution_lines")" = 0 ] && ok ||
+  fail "the failed close committed nothing"
+
+run "$PAYRUN" run close_skip --period 2026-02 --config "$cfg" --as alice
+expect_rc 0 "on_reject: skip imports the good rows"
+rej="$W/out/acme/2026-02/rejects-skip.csv"
+[ -f "$rej" ] && no_nul "$rej" && [ "$(grep -c '^attributions-2026-02.csv,' "$rej")" = 2 ] && ok ||
+  fail "rejects-skip.csv: two rows, no NUL byte"
+counts=$(sqlite3 "$W/acme.db" "SELECT counts FROM runs WHERE pipeline = 'close_skip'")
+python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])["import"]
+assert (c["read"], c["imported"], c["rejected"], c["not_commissionable"]) == (4, 1, 2, 1), c
+assert c["read"] == c["imported"] + c["rejected"] + c["not_commissionable"], c
+' "$counts" && ok || fail "recorded counts: read 4 = imported 1 + rejected 2 + not commissionable 1 ($counts)"
+[ "$(sqlite3 "$W/acme.db" "SELECT group_concat(deal_id) FROM attribution_lines")" = D-1 ] && ok ||
+  fail "only the good won row was imported"
 
 finish
