@@ -4,8 +4,9 @@
 # the coverage reached and "no crash" or the crash file. Exits non-zero on
 # any crash, leak, timeout or out-of-memory.
 #
-#   tests/fuzz/run.sh          # CI: 10 s a target, about a minute in all
-#   tests/fuzz/run.sh 600      # the long run: 10 minutes a target
+#   tests/fuzz/run.sh          # 10 s a target, about a minute in all
+#   tests/fuzz/run.sh 15       # what scripts/test.sh (CI) runs
+#   tests/fuzz/run.sh 300      # the long run: 5 minutes a target
 #
 # Before fuzzing, the config loader and the CSV importer are given hostile
 # files too large for the fuzzer to make (a 10^20 alias bomb, nesting a
