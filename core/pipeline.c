@@ -208,6 +208,18 @@ static int h_error(payrun_stage *st, int status, const char *hint, const char *f
     return status < 0 ? status : PAYRUN_ERR;
 }
 
+/* Host functions that change the batch belong to one kind each. A plugin
+ * is loaded and trusted for the kind it declares (it decides which role a
+ * pipeline needs and whether the rerun checks run), so a call from any
+ * other kind is refused and reported, whatever the plugin returns. */
+static int need_kind(payrun_stage *st, int kind, const char *what)
+{
+    if (st->lp->desc->kind != kind)
+        return h_error(st, PAYRUN_ERR, NULL, "only %s plugins may %s", plugin_kind_name(kind),
+                       what);
+    return PAYRUN_OK;
+}
+
 static const char *h_org(payrun_stage *st) { return st->run->cfg->org; }
 static const char *h_period(payrun_stage *st) { return st->run->o->period; }
 static const char *h_currency(payrun_stage *st) { return st->run->cfg->currency->code; }
@@ -668,6 +680,8 @@ static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char 
     partner q;
     int changed;
 
+    if (need_kind(st, PAYRUN_KIND_IMPORTER, "add partners") != PAYRUN_OK)
+        return PAYRUN_ERR;
     memset(&q, 0, sizeof(q));
     if (copy_field(q.partner_id, sizeof(q.partner_id), p->partner_id, "partner_id", why, why_len) ||
         copy_field(q.name, sizeof(q.name), p->name, "name", why, why_len) ||
@@ -718,6 +732,8 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
     run_ctx *r = st->run;
     int rc;
 
+    if (need_kind(st, PAYRUN_KIND_IMPORTER, "add attribution lines") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (l->deal_status == NULL || l->deal_id == NULL || l->partner_id == NULL ||
         l->currency == NULL) {
         snprintf(why, why_len, "line lacks deal_id, deal_status, partner_id or currency");
@@ -799,6 +815,8 @@ static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params
     rate_adapter a = {st, rate, ud};
     char next[8];
 
+    if (need_kind(st, PAYRUN_KIND_CALCULATOR, "calculate") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (params == NULL || params->size < sizeof(*params) || rate == NULL)
         return h_error(st, PAYRUN_ERR, NULL, "calculate() called with bad parameters");
     if (params->rounding != PAYRUN_ROUND_HALF_EVEN && params->rounding != PAYRUN_ROUND_HALF_UP)
@@ -949,6 +967,8 @@ static int h_output_list(payrun_output *o, const char *payout_id)
     payout p;
     int rc;
 
+    if (need_kind(o->st, PAYRUN_KIND_EXPORTER, "list payouts in a payment file") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (payout_id == NULL || strlen(payout_id) >= sizeof(r->listed[0].payout_id))
         return h_error(o->st, PAYRUN_ERR, NULL, "output_list() needs a payout id");
     rc = store_payout_get(r->s, payout_id, &p, r->err);
@@ -979,9 +999,7 @@ static int h_output_list(payrun_output *o, const char *payout_id)
 
 static int need_transition(payrun_stage *st, const char *what)
 {
-    if (st->lp->desc->kind != PAYRUN_KIND_TRANSITION)
-        return h_error(st, PAYRUN_ERR, NULL, "only transition plugins may %s", what);
-    return PAYRUN_OK;
+    return need_kind(st, PAYRUN_KIND_TRANSITION, what);
 }
 
 static int h_move_listed(payrun_stage *st, int move, int64_t *moved)
