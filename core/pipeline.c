@@ -1326,6 +1326,7 @@ static int run_stage(run_ctx *r, payrun_stage *st)
 {
     const struct payrun_plugin *d = st->lp->desc;
     void *ctx = NULL;
+    char label[160];
     int rc = PAYRUN_OK;
 
     pr_err_clear(r->err);
@@ -1336,14 +1337,18 @@ static int run_stage(run_ctx *r, payrun_stage *st)
     if (d->destroy)
         d->destroy(ctx);
     progress_done(r);
-    if (rc != PAYRUN_OK && r->err->code == 0) {
-        char label[160];
-        stage_label(st, label, sizeof(label));
+    stage_label(st, label, sizeof(label));
+    if (rc != PAYRUN_OK && r->err->code == 0)
         pr_err_set(r->err, status_exit(rc), "%s failed (status %d) without saying why", label, rc);
-    }
     if (rc == PAYRUN_OK && r->err->code != 0)
         /* The plugin reported an error but carried on: believe the error. */
         rc = PAYRUN_ERR;
+    /* A failure the store reported inside a host function (a move refused
+     * deep in a recalculation, a database error) says what failed but not
+     * which stage asked for it: every stage failure names its stage and
+     * plugin. */
+    if (rc != PAYRUN_OK && strncmp(r->err->msg, label, strlen(label)) != 0)
+        pr_err_prefix(r->err, "%s", label);
     return rc == PAYRUN_OK ? 0 : -1;
 }
 
