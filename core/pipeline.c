@@ -24,8 +24,10 @@
  */
 #include "pipeline.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +459,76 @@ static char *fill_run(const run_ctx *r, char *path)
     return fill_run(r, path);
 }
 
+struct pending_tmp {
+    const char *tmp;
+    int found;
+};
+
+static int is_pending_tmp(void *ud, int64_t run_id, const char *final, const char *tmp,
+                          const char *sha256)
+{
+    struct pending_tmp *p = ud;
+
+    (void)run_id;
+    (void)final;
+    (void)sha256;
+    if (strcmp(tmp, p->tmp) == 0)
+        p->found = 1;
+    return 0;
+}
+
+/*
+ * A payrun that dies before its commit (a crash in a plugin, a kill)
+ * leaves its outputs beside their final names as FINAL.tmp-PID: nothing
+ * will ever put them in place, yet a bank file there looks complete and
+ * could be sent. Before writing FINAL, a run removes those whose process
+ * is gone, saying so, unless a committed run still has to rename them
+ * (pending_outputs, put in place by recover_one). A file of a live process
+ * is left alone: another payrun may be writing it. Only FINAL's own
+ * temporary files are touched, never another name's, so no other org's or
+ * configuration's file can be taken for debris.
+ */
+static void remove_dead_tmp(run_ctx *r, const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    size_t dlen = slash ? (size_t)(slash - final) : 0, blen;
+    const char *base = slash ? slash + 1 : final;
+    char dir[4096], path[4096 + 256];
+    struct dirent *e;
+    DIR *d;
+
+    if (dlen == 0 || dlen >= sizeof(dir))
+        return;
+    memcpy(dir, final, dlen);
+    dir[dlen] = '\0';
+    blen = strlen(base);
+    if ((d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *digits = e->d_name + blen + 5;
+        struct pending_tmp p = {path, 0};
+        long pid = 0;
+        size_t n = 0;
+
+        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, ".tmp-", 5) != 0)
+            continue;
+        while (digits[n] >= '0' && digits[n] <= '9' && n < 10)
+            pid = pid * 10 + (digits[n++] - '0');
+        if (n == 0 || digits[n] != '\0' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to judge */
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (r->s == NULL || store_outputs_pending_each(r->s, is_pending_tmp, &p, NULL) != 0 ||
+            p.found)
+            continue;
+        if (unlink(path) == 0)
+            fprintf(stderr, "payrun: removed %s: process %ld stopped before its run committed\n",
+                    path, pid);
+    }
+    closedir(d);
+}
+
 static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
                          payrun_output **out)
 {
@@ -513,6 +585,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
             }
         }
         free(dir);
+        remove_dead_tmp(r, final);
         buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
     }
     if (tmp.oom) {
