@@ -1395,6 +1395,81 @@ static char *counts_json(const run_ctx *r)
     return buf_take(&b);
 }
 
+/* ---- a plugin that crashes -------------------------------------------------- */
+
+/*
+ * A plugin runs in payrun's process, so a bug in it (a bad pointer, a
+ * failed assert) kills payrun, and all a scheduler's log would show is the
+ * shell's "Segmentation fault". While a plugin's code runs, a fatal signal
+ * first writes one line naming the stage and what became of the run, then
+ * goes on as before: the handler that was there (the default, or a
+ * sanitizer's, which then reports) is put back and the signal delivered
+ * again. Nothing else is done: the run's transaction is simply never
+ * committed. The handler calls only write(2), sigaction(2) and raise(3),
+ * which are async-signal-safe; its text is written beforehand.
+ */
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static const char *const fatal_names[] = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"};
+#define N_FATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
+static struct sigaction fatal_saved[N_FATAL];
+static char crash_head[256], crash_tail[128];
+
+static void say(const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    say(crash_head);
+    for (size_t i = 0; i < N_FATAL; i++) {
+        if (fatal_signals[i] == sig) {
+            say(fatal_names[i]);
+            sigaction(sig, &fatal_saved[i], NULL);
+        }
+    }
+    say(crash_tail);
+    /* A fault returns to the faulting instruction, which faults again
+     * under the handler put back; a signal that was sent (abort, raise,
+     * kill) is sent again. */
+    if (si == NULL || si->si_code <= 0)
+        raise(sig);
+}
+
+static void crash_note_on(const payrun_stage *st)
+{
+    struct sigaction act;
+    char label[160];
+
+    stage_label(st, label, sizeof(label));
+    snprintf(crash_head, sizeof(crash_head), "payrun: %s crashed: ", label);
+    snprintf(crash_tail, sizeof(crash_tail), "%s\n",
+             st->lp->desc->kind == PAYRUN_KIND_AUDIT_SINK
+                 ? "; the run had committed before it, and the next run forwards the events"
+                 : "; nothing of this run was committed");
+    memset(&act, 0, sizeof(act));
+    act.sa_sigaction = on_fatal_signal;
+    act.sa_flags = SA_SIGINFO;
+    sigemptyset(&act.sa_mask);
+    for (size_t i = 0; i < N_FATAL; i++)
+        sigaction(fatal_signals[i], &act, &fatal_saved[i]);
+}
+
+static void crash_note_off(void)
+{
+    for (size_t i = 0; i < N_FATAL; i++)
+        sigaction(fatal_signals[i], &fatal_saved[i], NULL);
+}
+
 static int run_stage(run_ctx *r, payrun_stage *st)
 {
     const struct payrun_plugin *d = st->lp->desc;
@@ -1403,12 +1478,14 @@ static int run_stage(run_ctx *r, payrun_stage *st)
     int rc = PAYRUN_OK;
 
     pr_err_clear(r->err);
+    crash_note_on(st);
     if (d->init)
         rc = d->init(&host_table, st, &ctx);
     if (rc == PAYRUN_OK)
         rc = d->run(ctx, st);
     if (d->destroy)
         d->destroy(ctx);
+    crash_note_off();
     progress_done(r);
     stage_label(st, label, sizeof(label));
     if (rc != PAYRUN_OK && r->err->code == 0)
