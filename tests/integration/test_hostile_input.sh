@@ -16,6 +16,7 @@
 set -e
 . "$(dirname "$0")/lib.sh"
 : "${BUILD:?BUILD must name the build tree}"
+BUILD=$(realpath "$BUILD") # the config names its plugin directory
 
 W="$T/work"
 mkdir -p "$W/in"

@@ -46,6 +46,9 @@
 set -e
 . "$(dirname "$0")/lib.sh"
 : "${BUILD:?BUILD must name the build tree}" "${FIXTURE_PLUGIN_DIR:?FIXTURE_PLUGIN_DIR must name the fixture plugins}"
+# absolute: payrun runs from inside each workspace, and the config names
+# the plugin directories
+PAYRUN=$(realpath "$PAYRUN") BUILD=$(realpath "$BUILD") FIXTURE_PLUGIN_DIR=$(realpath "$FIXTURE_PLUGIN_DIR")
 CHECK="$SRC/tools/payrun-check"
 export PAYRUN_CLOCK=2026-02-02T10:00:00Z
 # The crashes must die of the signal, with no core file: under ASan that
