@@ -285,4 +285,26 @@ crash_case() {
 crash_case "SIGSEGV in a pay run" pay_crash pay 2026-01 bob bob
 crash_case "SIGSEGV in a close" close_crash close 2026-02 bob alice
 
+# What a run removes is only a dead process's temporary file of the very
+# output it writes: a live process's is left (another payrun may be
+# writing it), and so is a dead one's of any other name.
+w="$T/live"; new_ws "$w"
+mkdir -p "$w/out/acme/2026-01"
+sleep 60 & live=$!
+true & dead=$!; wait "$dead"
+echo live >"$w/out/acme/2026-01/ach-2026-01-3.txt.tmp-$live"
+echo dead >"$w/out/acme/2026-01/notes.txt.tmp-$dead"
+run in_ws "$w" run pay --period 2026-01 --as bob
+expect_rc 0 "pay beside other processes' temporary files"
+# run 3: runs 1 and 2 are the closes of acme and beta
+[ -f "$w/out/acme/2026-01/ach-2026-01-3.txt" ] && ok || fail "the pay run wrote ach-2026-01-3.txt"
+[ -f "$w/out/acme/2026-01/ach-2026-01-3.txt.tmp-$live" ] && ok ||
+  fail "a live process's temporary file of the same output was removed"
+[ -f "$w/out/acme/2026-01/notes.txt.tmp-$dead" ] && ok ||
+  fail "a dead process's temporary file of another name was removed"
+expect_no_out "removed" "nothing said removed on stdout"
+if grep -qF "removed" <<<"$err"; then fail "the pay run says it removed something"; else ok; fi
+kill "$live" 2>/dev/null || true
+wait "$live" 2>/dev/null || true
+
 finish
