@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -505,16 +506,17 @@ static void remove_dead_tmp(run_ctx *r, const char *final)
     if ((d = opendir(dir)) == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        const char *digits = e->d_name + blen + 5;
         struct pending_tmp p = {path, 0};
+        const char *digits;
         long pid = 0;
         size_t n = 0;
 
         if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, ".tmp-", 5) != 0)
             continue;
+        digits = e->d_name + blen + 5;
         while (digits[n] >= '0' && digits[n] <= '9' && n < 10)
             pid = pid * 10 + (digits[n++] - '0');
-        if (n == 0 || digits[n] != '\0' || pid <= 0 || pid == (long)getpid())
+        if (n == 0 || digits[n] != '\0' || pid <= 0 || pid > INT_MAX || pid == (long)getpid())
             continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue; /* alive, or not ours to judge */
