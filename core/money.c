@@ -774,21 +774,36 @@ int money_exact_format(money_exact x, char *buf, size_t cap)
     return (int)n;
 }
 
+/*
+ * The inverse of money_exact_format and nothing more: "0", or an optional
+ * '-' and digits without a leading zero, within __int128 (its most negative
+ * value included, which format can write). The one caller reads the exact
+ * values of carried commission lines back from the store, where only
+ * money_exact_format wrote them; "007" or "-0" there means the row was
+ * written by something else, and the carry is refused rather than priced.
+ */
 int money_exact_parse(const char *s, money_exact *out)
 {
-    unsigned __int128 m = 0;
-    const unsigned __int128 limit = ((unsigned __int128)1 << 127) - 1;
-    int neg = 0;
+    unsigned __int128 m = 0, limit = ((unsigned __int128)1 << 127) - 1;
     const char *p = s;
+    int neg = 0;
 
-    if (s == NULL || *s == '\0')
+    if (s == NULL)
         return -1;
     if (*p == '-') {
         neg = 1;
+        limit += 1; /* -2^127 is a value; 2^127 is not */
         p++;
     }
-    if (*p == '\0')
+    if (*p < '0' || *p > '9')
         return -1;
+    if (*p == '0') {
+        /* zero is "0": never "-0", and no number starts "00" or "01" */
+        if (neg || p[1] != '\0')
+            return -1;
+        *out = 0;
+        return 0;
+    }
     for (; *p; p++) {
         if (*p < '0' || *p > '9')
             return -1;
@@ -796,6 +811,8 @@ int money_exact_parse(const char *s, money_exact *out)
             return -1;
         m = m * 10 + (unsigned __int128)(*p - '0');
     }
-    *out = neg ? -(money_exact)m : (money_exact)m;
+    /* Through unsigned arithmetic: negating 2^127 as a signed value would
+     * overflow. */
+    *out = (money_exact)(neg ? (unsigned __int128)0 - m : m);
     return 0;
 }

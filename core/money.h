@@ -65,8 +65,10 @@ int money_exact_add(money_exact a, money_exact b, money_exact *out);
 money_exact money_commission(int64_t amount, int64_t rate);
 
 /* Exact values are stored as decimal text of the scaled integer (they can
- * exceed int64). Format returns the length or -1 if cap < 42. Parse
- * accepts only what format writes. */
+ * exceed int64). Format returns the length or -1 if cap < 42. Parse is its
+ * exact inverse: it accepts what format writes and nothing else ("0", or
+ * '-'? then digits with no leading zero, within __int128; not "-0", "007",
+ * "+1" or spaces), returning 0, or -1 with *out unchanged. */
 int money_exact_format(money_exact x, char *buf, size_t cap);
 int money_exact_parse(const char *s, money_exact *out);
 

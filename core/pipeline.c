@@ -24,8 +24,11 @@
  */
 #include "pipeline.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +209,18 @@ static int h_error(payrun_stage *st, int status, const char *hint, const char *f
     if (hint && hint[0])
         pr_err_hint(st->run->err, "%s", hint);
     return status < 0 ? status : PAYRUN_ERR;
+}
+
+/* Host functions that change the batch belong to one kind each. A plugin
+ * is loaded and trusted for the kind it declares (it decides which role a
+ * pipeline needs and whether the rerun checks run), so a call from any
+ * other kind is refused and reported, whatever the plugin returns. */
+static int need_kind(payrun_stage *st, int kind, const char *what)
+{
+    if (st->lp->desc->kind != kind)
+        return h_error(st, PAYRUN_ERR, NULL, "only %s plugins may %s", plugin_kind_name(kind),
+                       what);
+    return PAYRUN_OK;
 }
 
 static const char *h_org(payrun_stage *st) { return st->run->cfg->org; }
@@ -445,6 +460,77 @@ static char *fill_run(const run_ctx *r, char *path)
     return fill_run(r, path);
 }
 
+struct pending_tmp {
+    const char *tmp;
+    int found;
+};
+
+static int is_pending_tmp(void *ud, int64_t run_id, const char *final, const char *tmp,
+                          const char *sha256)
+{
+    struct pending_tmp *p = ud;
+
+    (void)run_id;
+    (void)final;
+    (void)sha256;
+    if (strcmp(tmp, p->tmp) == 0)
+        p->found = 1;
+    return 0;
+}
+
+/*
+ * A payrun that dies before its commit (a crash in a plugin, a kill)
+ * leaves its outputs beside their final names as FINAL.tmp-PID: nothing
+ * will ever put them in place, yet a bank file there looks complete and
+ * could be sent. Before writing FINAL, a run removes those whose process
+ * is gone, saying so, unless a committed run still has to rename them
+ * (pending_outputs, put in place by recover_one). A file of a live process
+ * is left alone: another payrun may be writing it. Only FINAL's own
+ * temporary files are touched, never another name's, so no other org's or
+ * configuration's file can be taken for debris.
+ */
+static void remove_dead_tmp(run_ctx *r, const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    size_t dlen = slash ? (size_t)(slash - final) : 0, blen;
+    const char *base = slash ? slash + 1 : final;
+    char dir[4096], path[4096 + 256];
+    struct dirent *e;
+    DIR *d;
+
+    if (dlen == 0 || dlen >= sizeof(dir))
+        return;
+    memcpy(dir, final, dlen);
+    dir[dlen] = '\0';
+    blen = strlen(base);
+    if ((d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        struct pending_tmp p = {path, 0};
+        const char *digits;
+        long pid = 0;
+        size_t n = 0;
+
+        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, ".tmp-", 5) != 0)
+            continue;
+        digits = e->d_name + blen + 5;
+        while (digits[n] >= '0' && digits[n] <= '9' && n < 10)
+            pid = pid * 10 + (digits[n++] - '0');
+        if (n == 0 || digits[n] != '\0' || pid <= 0 || pid > INT_MAX || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to judge */
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (r->s == NULL || store_outputs_pending_each(r->s, is_pending_tmp, &p, NULL) != 0 ||
+            p.found)
+            continue;
+        if (unlink(path) == 0)
+            fprintf(stderr, "payrun: removed %s: process %ld stopped before its run committed\n",
+                    path, pid);
+    }
+    closedir(d);
+}
+
 static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
                          payrun_output **out)
 {
@@ -501,6 +587,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
             }
         }
         free(dir);
+        remove_dead_tmp(r, final);
         buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
     }
     if (tmp.oom) {
@@ -668,6 +755,8 @@ static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char 
     partner q;
     int changed;
 
+    if (need_kind(st, PAYRUN_KIND_IMPORTER, "add partners") != PAYRUN_OK)
+        return PAYRUN_ERR;
     memset(&q, 0, sizeof(q));
     if (copy_field(q.partner_id, sizeof(q.partner_id), p->partner_id, "partner_id", why, why_len) ||
         copy_field(q.name, sizeof(q.name), p->name, "name", why, why_len) ||
@@ -717,6 +806,8 @@ static int h_line_add(payrun_stage *st, const struct payrun_line *l, char *why, 
 {
     run_ctx *r = st->run;
 
+    if (need_kind(st, PAYRUN_KIND_IMPORTER, "add attribution lines") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (l->deal_status == NULL || l->deal_id == NULL || l->partner_id == NULL ||
         l->currency == NULL) {
         snprintf(why, why_len, "line lacks deal_id, deal_status, partner_id or currency");
@@ -795,8 +886,8 @@ static int h_lines_settle(payrun_stage *st, payrun_late_reject_fn on_reject, voi
 {
     if (settled)
         *settled = 0;
-    if (st->lp->desc->kind != PAYRUN_KIND_IMPORTER)
-        return h_error(st, PAYRUN_ERR, NULL, "lines_settle is for importers");
+    if (need_kind(st, PAYRUN_KIND_IMPORTER, "settle attribution lines") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (on_reject == NULL)
         return h_error(st, PAYRUN_ERR, NULL, "lines_settle needs a reject callback");
     return settle(st, on_reject, ud, settled);
@@ -846,6 +937,8 @@ static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params
     rate_adapter a = {st, rate, ud};
     char next[8];
 
+    if (need_kind(st, PAYRUN_KIND_CALCULATOR, "calculate") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (params == NULL || params->size < sizeof(*params) || rate == NULL)
         return h_error(st, PAYRUN_ERR, NULL, "calculate() called with bad parameters");
     if (params->rounding != PAYRUN_ROUND_HALF_EVEN && params->rounding != PAYRUN_ROUND_HALF_UP)
@@ -996,6 +1089,8 @@ static int h_output_list(payrun_output *o, const char *payout_id)
     payout p;
     int rc;
 
+    if (need_kind(o->st, PAYRUN_KIND_EXPORTER, "list payouts in a payment file") != PAYRUN_OK)
+        return PAYRUN_ERR;
     if (payout_id == NULL || strlen(payout_id) >= sizeof(r->listed[0].payout_id))
         return h_error(o->st, PAYRUN_ERR, NULL, "output_list() needs a payout id");
     rc = store_payout_get(r->s, payout_id, &p, r->err);
@@ -1026,9 +1121,7 @@ static int h_output_list(payrun_output *o, const char *payout_id)
 
 static int need_transition(payrun_stage *st, const char *what)
 {
-    if (st->lp->desc->kind != PAYRUN_KIND_TRANSITION)
-        return h_error(st, PAYRUN_ERR, NULL, "only transition plugins may %s", what);
-    return PAYRUN_OK;
+    return need_kind(st, PAYRUN_KIND_TRANSITION, what);
 }
 
 static int h_move_listed(payrun_stage *st, int move, int64_t *moved)
@@ -1352,31 +1445,113 @@ static char *counts_json(const run_ctx *r)
     return buf_take(&b);
 }
 
+/* ---- a plugin that crashes -------------------------------------------------- */
+
+/*
+ * A plugin runs in payrun's process, so a bug in it (a bad pointer, a
+ * failed assert) kills payrun, and all a scheduler's log would show is the
+ * shell's "Segmentation fault". While a plugin's code runs, a fatal signal
+ * first writes one line naming the stage and what became of the run, then
+ * goes on as before: the handler that was there (the default, or a
+ * sanitizer's, which then reports) is put back and the signal delivered
+ * again. Nothing else is done: the run's transaction is simply never
+ * committed. The handler calls only write(2), sigaction(2) and raise(3),
+ * which are async-signal-safe; its text is written beforehand.
+ */
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static const char *const fatal_names[] = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"};
+#define N_FATAL (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
+static struct sigaction fatal_saved[N_FATAL];
+static char crash_head[256], crash_tail[128];
+
+static void say(const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    say(crash_head);
+    for (size_t i = 0; i < N_FATAL; i++) {
+        if (fatal_signals[i] == sig) {
+            say(fatal_names[i]);
+            sigaction(sig, &fatal_saved[i], NULL);
+        }
+    }
+    say(crash_tail);
+    /* A fault returns to the faulting instruction, which faults again
+     * under the handler put back; a signal that was sent (abort, raise,
+     * kill) is sent again. */
+    if (si == NULL || si->si_code <= 0)
+        raise(sig);
+}
+
+static void crash_note_on(const payrun_stage *st)
+{
+    struct sigaction act;
+    char label[160];
+
+    stage_label(st, label, sizeof(label));
+    snprintf(crash_head, sizeof(crash_head), "payrun: %s crashed: ", label);
+    snprintf(crash_tail, sizeof(crash_tail), "%s\n",
+             st->lp->desc->kind == PAYRUN_KIND_AUDIT_SINK
+                 ? "; the run had committed before it, and the next run forwards the events"
+                 : "; nothing of this run was committed");
+    memset(&act, 0, sizeof(act));
+    act.sa_sigaction = on_fatal_signal;
+    act.sa_flags = SA_SIGINFO;
+    sigemptyset(&act.sa_mask);
+    for (size_t i = 0; i < N_FATAL; i++)
+        sigaction(fatal_signals[i], &act, &fatal_saved[i]);
+}
+
+static void crash_note_off(void)
+{
+    for (size_t i = 0; i < N_FATAL; i++)
+        sigaction(fatal_signals[i], &fatal_saved[i], NULL);
+}
+
 static int run_stage(run_ctx *r, payrun_stage *st)
 {
     const struct payrun_plugin *d = st->lp->desc;
     void *ctx = NULL;
+    char label[160];
     int rc = PAYRUN_OK;
 
     pr_err_clear(r->err);
+    crash_note_on(st);
     if (d->init)
         rc = d->init(&host_table, st, &ctx);
     if (rc == PAYRUN_OK)
         rc = d->run(ctx, st);
     if (d->destroy)
         d->destroy(ctx);
+    crash_note_off();
     progress_done(r);
-    if (rc != PAYRUN_OK && r->err->code == 0) {
-        char label[160];
-        stage_label(st, label, sizeof(label));
+    stage_label(st, label, sizeof(label));
+    if (rc != PAYRUN_OK && r->err->code == 0)
         pr_err_set(r->err, status_exit(rc), "%s failed (status %d) without saying why", label, rc);
-    }
     if (rc == PAYRUN_OK && r->err->code != 0)
         /* The plugin reported an error but carried on: believe the error. */
         rc = PAYRUN_ERR;
     if (rc == PAYRUN_OK && store_lines_staged(r->s) > 0)
         /* An importer that left its lines staged. */
         rc = settle(st, NULL, NULL, NULL);
+    /* A failure the store reported inside a host function (a move refused
+     * deep in a recalculation, a database error) says what failed but not
+     * which stage asked for it: every stage failure names its stage and
+     * plugin. */
+    if (rc != PAYRUN_OK && strncmp(r->err->msg, label, strlen(label)) != 0)
+        pr_err_prefix(r->err, "%s", label);
     return rc == PAYRUN_OK ? 0 : -1;
 }
 

@@ -13,6 +13,7 @@ packages=(
   libxml2-utils                        # xmllint, for bank file schemas
   valgrind                             # one test pass under memcheck
   strace                               # crash tests kill payrun at a chosen syscall
+  clang libclang-rt-14-dev             # libFuzzer, for the short fuzz run
 )
 
 missing=()

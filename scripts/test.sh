@@ -2,7 +2,9 @@
 # Build payrun and run every test twice: once plainly with warnings as
 # errors and the hardening flags, once under AddressSanitizer +
 # UndefinedBehaviorSanitizer; then the unit and plugin suites and the demo
-# once more under valgrind.
+# once more under valgrind; then a short fuzz run of the decimal parser,
+# the YAML loader and the CSV importer (tests/fuzz/run.sh, FUZZ_SECONDS a
+# target, 15 by default), which fails on any crash, leak or property.
 # This is the README's test command, and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,8 +57,18 @@ if ! PAYRUN="$PWD/build/valgrind-payrun" SRC="$PWD" BUILD="$PWD/build" bash test
   echo "valgrind: the demo failed"; status=1
 fi
 
+# A short fuzz run: the hostile inputs too large to fuzz once each, then
+# each target for FUZZ_SECONDS. The long run is tests/fuzz/run.sh 300.
+echo "== fuzz (${FUZZ_SECONDS:=15} s a target)"
+fuzz_start=$SECONDS
+if ! bash tests/fuzz/run.sh "$FUZZ_SECONDS"; then
+  echo "fuzz: FAILED (see above; a crash input is kept under build-fuzz/fuzz/*/artifacts/)"
+  status=1
+fi
+echo "fuzz: $((SECONDS - fuzz_start)) s in all"
+
 if [ "$status" -ne 0 ]; then
   echo "tests: FAILED"
   exit 1
 fi
-echo "tests: all passed, plain, under ASan+UBSan, and under valgrind"
+echo "tests: all passed, plain, under ASan+UBSan, under valgrind, and fuzzed"

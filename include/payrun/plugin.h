@@ -347,7 +347,7 @@ struct payrun_host {
      * with the reason in why[] (unknown partner, currency mismatch,
      * duplicate deal and partner, date outside the period, bad value): the
      * importer writes that row to its rejects file. Other failures are
-     * reported and end the run. */
+     * reported and end the run. Only importer plugins may call these. */
     int (*partner_put)(payrun_stage *st, const struct payrun_partner *p,
                        char *why, size_t why_len);
     int (*line_add)(payrun_stage *st, const struct payrun_line *l,
@@ -358,7 +358,8 @@ struct payrun_host {
      * to `rate` (in partner order), computes each line's exact commission,
      * sums per partner, rounds once, shares the rounded total back over the
      * lines by largest remainder, and creates, updates or carries forward
-     * each partner's payout, all audited.
+     * each partner's payout, all audited. Only calculator plugins may
+     * call it.
      */
     int (*calculate)(payrun_stage *st, const struct payrun_calc_params *params,
                      payrun_rate_fn rate, void *ud);
@@ -379,7 +380,8 @@ struct payrun_host {
      * Payment files. An exporter that writes a payout into a bank file
      * lists it against that output; a payout can be listed by one output
      * of a run only (a second listing is refused, so no payout is ever in
-     * two bank files). Returns PAYRUN_OK or a reported failure.
+     * two bank files). Returns PAYRUN_OK or a reported failure. Only
+     * exporter plugins may call it.
      */
     int (*output_list)(payrun_output *o, const char *payout_id);
 

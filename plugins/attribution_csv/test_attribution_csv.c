@@ -183,6 +183,7 @@ static const struct bad_case bad_cases[] = {
     {"bad-out-of-period.csv", 3, "outside the period", 3, 2, 1, 0, {2, 4}},
     {"bad-date.csv", 3, "bad closed_on \"2026-02-30\"", 7, 2, 4, 1, {2, 8}},
     {"bad-status.csv", 3, "bad deal_status \"closed-won\"", 4, 2, 1, 1, {2, 5}},
+    {"bad-nul-byte.csv", 3, "NUL byte at line 3, column 15", 3, 2, 1, 0, {2, 4}},
 };
 
 #define N_BAD_CASES ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
@@ -648,6 +649,74 @@ START_TEST(not_utf8_is_rejected)
 }
 END_TEST
 
+/* A file's bytes, NULs and all: *len gets their number. */
+static char *read_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    long n;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    data = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_eq(fread(data, 1, (size_t)n, f), (size_t)n);
+    data[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return data;
+}
+
+/* A NUL byte rejects its row, with the line and column, and the row is
+ * counted; the rejects file shows it as U+2400 and never holds a NUL, which
+ * would cut the file short for any C string reader (found by fuzz_csv). */
+START_TEST(nul_byte_rejected_and_never_copied)
+{
+    static const char text[] =
+        HEADER "\n"
+        "D-1,Alpha,won,2026-02-01,P-001,equal_split,100,1.00,USD,x\n"
+        "D-2,Be\0ta,won,2026-02-02,P-002,first_touch,100,2.00,USD,x\n"
+        "D-3,Gamma,won,2026-02-03,P-003,last_touch,100,3.00,USD,x\n"
+        "\0=D-4,Delta,won,2026-02-04,P-004,last_touch,100,4.00,USD,x\n";
+    fake_host fh;
+    char *rejects;
+    size_t len;
+    FILE *f;
+
+    for (int skip = 0; skip <= 1; skip++) {
+        start(&fh);
+        f = fopen(fh_path(&fh, "a.csv"), "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(run_with(&fh, "a.csv", NULL, skip ? "skip" : NULL),
+                         skip ? PAYRUN_OK : PAYRUN_ERR_INPUT);
+        assert_counts(&fh, 4, 2, 2, 0);
+        ck_assert_int_eq(fh.n_lines, 2);
+        if (!skip)
+            ck_assert_msg(strstr(fh.last_error, "2 of 4 rows rejected (a.csv); first at line 3: "
+                                 "malformed CSV: NUL byte at line 3, column 7") != NULL,
+                          "%s", fh.last_error);
+        ck_assert_int_eq(fh.n_outputs, 1);
+        rejects = read_bytes(fh.outputs[0], &len);
+        ck_assert_msg(memchr(rejects, '\0', len) == NULL, "a NUL byte in the rejects file");
+        ck_assert_msg(strstr(rejects, "\na.csv,3,\"malformed CSV: NUL byte at line 3, column 7; a "
+                             "text file holds none\",\"D-2,Be\xE2\x90\x80ta,won,") != NULL,
+                      "%s", rejects);
+        /* the symbol is not a formula's first character: no apostrophe */
+        ck_assert_msg(strstr(rejects, "\na.csv,5,\"malformed CSV: NUL byte at line 5, column 1; a "
+                             "text file holds none\",\"\xE2\x90\x80=D-4,Delta,") != NULL,
+                      "%s", rejects);
+        ck_assert_uint_eq(count_rows(rejects), 2);
+        free(rejects);
+        fh_cleanup(&fh);
+    }
+}
+END_TEST
+
 /* All of one row's problems are reported together. */
 START_TEST(all_problems_of_a_row_in_one_reason)
 {
@@ -825,6 +894,7 @@ Suite *attribution_csv_suite(void)
     tcase_add_test(tc, bom_blank_lines_and_no_final_newline);
     tcase_add_test(tc, spaces_are_data);
     tcase_add_test(tc, not_utf8_is_rejected);
+    tcase_add_test(tc, nul_byte_rejected_and_never_copied);
     tcase_add_test(tc, all_problems_of_a_row_in_one_reason);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, empty_file);

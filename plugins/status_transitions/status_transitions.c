@@ -40,6 +40,10 @@
 /* Result lines are short; a longer record is an unclosed quote eating the
  * file, cut here so memory stays small. */
 #define MAX_RECORD_BYTES ((size_t)64 * 1024)
+/* libcsv grows a field's buffer by 128 bytes unless told otherwise: a
+ * quote left open over MAX_RECORD_BYTES took 512 reallocs. Blocks of the
+ * record's own bound make that at most two (the field and its NUL). */
+#define CSV_BLOCK_BYTES MAX_RECORD_BYTES
 #define REASON_MAX 1024
 #define HOST_WHY_MAX 512
 /* A payout id longer than this is not one of ours (ids are "po_" + hex). */
@@ -265,6 +269,7 @@ static void parser_reset(struct reader *rd)
     csv_init(&rd->csv, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
     csv_set_space_func(&rd->csv, is_cr);
     csv_set_term_func(&rd->csv, is_lf);
+    csv_set_blk_size(&rd->csv, CSV_BLOCK_BYTES);
     rd->csv_live = 1;
 }
 
@@ -351,7 +356,7 @@ static int next_record(struct trans *t, payrun_stage *st)
     struct reader *rd = &t->rd;
 
     for (;;) {
-        const char *p;
+        const char *p, *nul;
         size_t len, used, bad;
 
         if (rd->replay) {
@@ -415,8 +420,10 @@ static int next_record(struct trans *t, payrun_stage *st)
         }
         if (raw_append(rd, p, len) != 0)
             return out_of_memory(t, st);
-        if (memchr(p, '\0', len) != NULL)
-            set_malformed(rd, "malformed CSV: NUL byte at line %" PRId64, rd->lineno);
+        nul = memchr(p, '\0', len);
+        if (nul != NULL)
+            set_malformed(rd, "malformed CSV: NUL byte at line %" PRId64 ", column %zu; a text "
+                          "file holds none", rd->lineno, (size_t)(nul - rd->line) + 1);
         bad = utf8_bad_at((const unsigned char *)p, len);
         if (bad < len)
             set_malformed(rd, "not UTF-8: byte 0x%02X at line %" PRId64 ", column %zu",
@@ -628,21 +635,28 @@ static int out_put(struct trans *t, const char *s, size_t len)
 
 /* One RFC 4180 text cell. Finance opens rejects in a spreadsheet and the
  * record is the bank's (or anyone's) text, so a cell that would run as a
- * formula (leading = + - @ tab CR LF) gets an apostrophe first. */
+ * formula (leading = + - @ tab CR LF) gets an apostrophe first. A NUL byte
+ * (the line is rejected for it, with its line and column) is written as
+ * U+2400 SYMBOL FOR NULL, never as itself: it would cut the file short for
+ * every C string reader and make grep call it binary. */
 static int out_cell(struct trans *t, const char *s, size_t len)
 {
+    static const char nul_symbol[] = "\xE2\x90\x80";
     int quote = 0, rc = 0;
 
     for (size_t i = 0; i < len && !quote; i++)
         quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (quote)
         rc |= out_put(t, "\"", 1);
-    if (len > 0 && strchr("=+-@\t\r\n", s[0]) != NULL)
+    if (len > 0 && s[0] != '\0' && strchr("=+-@\t\r\n", s[0]) != NULL)
         rc |= out_put(t, "'", 1);
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '"')
             rc |= out_put(t, "\"", 1);
-        rc |= out_put(t, s + i, 1);
+        if (s[i] == '\0')
+            rc |= out_put(t, nul_symbol, sizeof(nul_symbol) - 1);
+        else
+            rc |= out_put(t, s + i, 1);
     }
     if (quote)
         rc |= out_put(t, "\"", 1);

@@ -575,6 +575,44 @@ START_TEST(rejects_are_spreadsheet_safe)
 }
 END_TEST
 
+/* A NUL byte rejects its line, with the line and column, and the rejects
+ * file shows it as U+2400, never as a NUL byte. */
+START_TEST(nul_byte_rejected_and_never_copied)
+{
+    static const char text[] = "payout_id,status,reference,reason\n"
+                               "po_a1,paid,BANK-0001,\n"
+                               "po_a2,paid,BANK\0-0002,\n";
+    fake_host fh;
+    char *rej;
+    long len;
+    FILE *f;
+
+    fh_init(&fh);
+    batch(&fh);
+    f = fopen(fh_path(&fh, "bank.csv"), "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(apply(&fh, "bank.csv"), PAYRUN_ERR_INPUT);
+    check_counts(&fh, 2, 0, 0, 0, 1);
+    ck_assert_int_eq(fh.n_moves, 0);
+    ck_assert_msg(strstr(fh.last_error, "first at line 3: malformed CSV: NUL byte at line 3, "
+                         "column 16") != NULL, "%s", fh.last_error);
+    f = fopen(fh_path(&fh, "settle-rejects.csv"), "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    len = ftell(f);
+    fclose(f);
+    rej = rejects_text(&fh);
+    ck_assert_msg((long)strlen(rej) == len, "a NUL byte in the rejects file");
+    ck_assert_msg(strstr(rej, "\nbank.csv,3,\"malformed CSV: NUL byte at line 3, column 16; a "
+                              "text file holds none\",\"po_a2,paid,BANK\xE2\x90\x80-0002,\"\n") != NULL,
+                  "%s", rej);
+    free(rej);
+    fh_cleanup(&fh);
+}
+END_TEST
+
 /* ---- documentation ------------------------------------------------------ */
 
 /* The README's key table lists exactly the descriptor's keys. */
@@ -609,6 +647,7 @@ Suite *status_transitions_suite(void)
     tcase_add_test(tc, line_numbers_are_exact);
     tcase_add_test(tc, runaway_quote_is_cut);
     tcase_add_test(tc, rejects_are_spreadsheet_safe);
+    tcase_add_test(tc, nul_byte_rejected_and_never_copied);
     tcase_add_test(tc, readme_matches_descriptor);
     suite_add_tcase(s, tc);
     return s;

@@ -23,7 +23,8 @@
  * its end, read = imported + rejected + not_commissionable; with
  * on_reject: fail a successful run rejected nothing; and the rejects file
  * is well-formed CSV (strict libcsv), four cells a row, one row per
- * rejected record, with no cell that a spreadsheet would run as a formula.
+ * rejected record, with no cell that a spreadsheet would run as a formula
+ * and no NUL byte (a row rejected for one shows it as U+2400).
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -147,8 +148,8 @@ static int has_count(const fake_host *h, const char *name)
     return 0;
 }
 
-/* The whole file and its length: the raw record cell may hold a NUL byte
- * (it is rejected for that, and copied as read), so no strlen here. */
+/* The whole file and its length, read without strlen so that a NUL byte
+ * in it is seen (and refused) rather than cutting the text short. */
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -180,6 +181,8 @@ static void check_rejects(const fake_host *h)
     char *text = read_all(h->outputs[0], &len);
 
     MUST(text != NULL, "rejects file %s is missing", h->outputs[0]);
+    MUST(memchr(text, '\0', len) == NULL, "a NUL byte in the rejects file, at offset %zu",
+         (size_t)((const char *)memchr(text, '\0', len) - text));
     MUST(strncmp(text, "file,line,reason,record\n", 24) == 0, "rejects header: %.40s", text);
     MUST(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) == 0, "csv_init failed");
     /* Only LF ends a row, as the plugin writes them; a CR is data. Nothing

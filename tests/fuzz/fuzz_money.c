@@ -14,6 +14,8 @@
  * - one more allowed decimal scales the value by ten, or fails only when
  *   ten times the value leaves int64;
  * - a rate is within 0..100%;
+ * - money_exact_parse accepts exactly what money_exact_format writes: a
+ *   text it accepts formats back to the same bytes;
  * - parsing with and without a pr_err gives the same answer, and a failure
  *   always leaves a terminated, non-empty message.
  */
@@ -108,6 +110,11 @@ static void fuzz_exact(const char *s, size_t len)
         n = money_exact_format(x, buf, sizeof(buf));
         MUST(n > 0 && money_exact_parse(buf, &y) == 0 && y == x,
              "exact \"%s\" formats as \"%s\", which does not parse back", z, n > 0 ? buf : "");
+        /* Only the canonical text: "-0" or "007" would be a second spelling
+         * of a stored value. (A NUL inside the input ends z early; compare
+         * what was parsed.) */
+        MUST(strcmp(buf, z) == 0, "exact \"%s\" accepted, but format writes it \"%s\"", z,
+             buf);
     }
     free(z);
 }

@@ -28,7 +28,7 @@ expect_out()     { if grep -qF -- "$1" <<<"$out"; then ok; else fail "$2: stdout
 expect_err()     { if grep -qF -- "$1" <<<"$err"; then ok; else fail "$2: stderr lacks '$1'"; fi; }
 expect_no_out()  { if grep -qF -- "$1" <<<"$out"; then fail "$2: stdout has '$1'"; else ok; fi; }
 expect_err_lines() {
-  local n; n=$(printf '%s\n' "$err" | grep -c .)
+  local n; n=$(printf '%s\n' "$err" | grep -c . || true) # grep -c exits 1 on no line
   if [ "$n" -le "$1" ]; then ok; else fail "$2: stderr has $n lines, expected at most $1"; fi
 }
 

@@ -310,6 +310,49 @@ START_TEST(recalculation_is_audited_and_idempotent)
 }
 END_TEST
 
+/* A carried line's exact value is read back from the store as text that
+ * only money_exact_format writes. A row rewritten by anything else (here
+ * "0" put in front: the same number to a lenient parser) is refused, and
+ * the calculation fails without pricing it. */
+START_TEST(carried_exact_written_elsewhere_is_refused)
+{
+    commission_params p;
+    commission_result res;
+    sqlite3 *h;
+    char next[8];
+    pr_err err = {0};
+
+    partner_add("SMALL");
+    begin_run("2026-02");
+    line("2026-02", "D1", "SMALL", 50000); /* 10% -> 50.00, below 100.00: carried */
+    calc("2026-02", ROUND_HALF_EVEN, 10000);
+    ck_assert_int_eq(q("SELECT count(*) FROM commission_lines WHERE exact = '500000000000'"
+                       " AND carried_to = '2026-03'"), 1);
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h, "UPDATE commission_lines SET exact = '0' || exact", NULL,
+                                  NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+
+    begin_run("2026-03");
+    line("2026-03", "D2", "SMALL", 60000);
+    period_next("2026-03", next);
+    memset(&p, 0, sizeof(p));
+    p.period = "2026-03";
+    p.next_period = next;
+    p.currency = "USD";
+    p.exponent = 2;
+    p.min_payout = 10000;
+    p.run_id = run_id;
+    p.actor = "alice";
+    p.at = "2026-04-01T00:00:00Z";
+    ck_assert_int_eq(commission_run(s, &p, rate_fn, NULL, &res, &err), -1);
+    ck_assert_int_eq(err.code, EXIT_SOFTWARE);
+    ck_assert_msg(strstr(err.msg, "unreadable exact amount") != NULL, "%s", err.msg);
+    store_rollback(s);
+    ck_assert_int_eq(q("SELECT count(*) FROM payouts"), 0);
+}
+END_TEST
+
 START_TEST(period_next_wraps)
 {
     char n[8];
@@ -331,6 +374,7 @@ Suite *commission_suite(void)
     tcase_add_test(tc, negative_lines_and_negative_totals);
     tcase_add_test(tc, roll_over_below_min_payout_and_pickup);
     tcase_add_test(tc, recalculation_is_audited_and_idempotent);
+    tcase_add_test(tc, carried_exact_written_elsewhere_is_refused);
     tcase_add_test(tc, period_next_wraps);
     suite_add_tcase(su, tc);
     return su;

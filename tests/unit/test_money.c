@@ -578,6 +578,55 @@ START_TEST(test_round_limits)
 }
 END_TEST
 
+/* ---- exact values as stored text --------------------------------------- */
+
+/* money_exact_parse is money_exact_format's inverse and nothing more: the
+ * store keeps exact commissions as text that only format wrote, so any
+ * other spelling means the row came from elsewhere. */
+START_TEST(test_exact_text_round_trip)
+{
+    const money_exact max = (money_exact)(((unsigned __int128)1 << 127) - 1);
+    const money_exact min = -max - 1;
+    const money_exact values[] = {0, 1, -1, 9, 10, -10, 12562500000, -12562500000,
+                                  (money_exact)INT64_MAX * MONEY_EXACT_SCALE,
+                                  (money_exact)INT64_MIN * MONEY_EXACT_SCALE,
+                                  (money_exact)((unsigned __int128)1 << 126), max, min};
+    char buf[64], again[64];
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        money_exact x = 42;
+        int n = money_exact_format(values[i], buf, sizeof(buf));
+
+        ck_assert_int_gt(n, 0);
+        ck_assert_msg(money_exact_parse(buf, &x) == 0, "\"%s\", written by format, refused", buf);
+        ck_assert_msg(x == values[i], "\"%s\" parsed to another value", buf);
+        ck_assert_int_eq(money_exact_format(x, again, sizeof(again)), n);
+        ck_assert_str_eq(again, buf);
+    }
+    ck_assert_int_eq(money_exact_format(min, buf, sizeof(buf)), 40);
+    ck_assert_str_eq(buf, "-170141183460469231731687303715884105728");
+}
+END_TEST
+
+START_TEST(test_exact_text_refuses_other_spellings)
+{
+    static const char *const bad[] = {
+        "", "-", "-0", "00", "007", "-007", "0000000000", "+1", " 1", "1 ", "1a", "1.5",
+        "1e3", "--1", "0x10", "\xEF\xBC\x91", /* FULLWIDTH DIGIT ONE */
+        "170141183460469231731687303715884105728",   /* 2^127 */
+        "-170141183460469231731687303715884105729",  /* -2^127 - 1 */
+        "999999999999999999999999999999999999999999999999",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        money_exact x = 777;
+        ck_assert_msg(money_exact_parse(bad[i], &x) == -1, "\"%s\" was accepted", bad[i]);
+        ck_assert_msg(x == 777, "\"%s\": *out changed on failure", bad[i]);
+    }
+    ck_assert_int_eq(money_exact_parse(NULL, NULL), -1);
+}
+END_TEST
+
 /* ---- share_exact ------------------------------------------------------ */
 
 #define S_ ((money_exact)MONEY_EXACT_SCALE)
@@ -1091,6 +1140,8 @@ Suite *money_suite(void)
     tcase_add_test(tc, test_overflow_add_sub_mul);
     tcase_add_test(tc, test_overflow_exact_add);
     tcase_add_test(tc, test_overflow_parse_limit);
+    tcase_add_test(tc, test_exact_text_round_trip);
+    tcase_add_test(tc, test_exact_text_refuses_other_spellings);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rate");
