@@ -2518,12 +2518,7 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
     };
     const char *order = "p.period";
     sqlite3_stmt *st;
-    char sql[2048], *pattern = NULL;
-    const char *where =
-        " WHERE p.org = ?1 AND (?2 IS NULL OR p.status = ?2) AND (?3 IS NULL OR p.partner_id = ?3)"
-        " AND (?4 IS NULL OR p.period = ?4) AND (?5 IS NULL OR p.partner_id LIKE ?5 ESCAPE '\\'"
-        " OR pa.name LIKE ?5 ESCAPE '\\' OR p.notes LIKE ?5 ESCAPE '\\'"
-        " OR coalesce(p.reference, '') LIKE ?5 ESCAPE '\\')";
+    char sql[2048], where[512], *pattern = NULL;
     int rc, ret = 0;
 
     if (f->sort) {
@@ -2539,11 +2534,20 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
     }
     if (f->search && (pattern = like_pattern(f->search)) == NULL)
         return pr_err_set(err, EXIT_SOFTWARE, "out of memory");
-
+    /* Only the filters given, so that an index can serve them (a status
+     * filter is payouts_by_status); the partner's name only for a search. */
+    snprintf(where, sizeof(where), " WHERE p.org = ?1%s%s%s%s",
+             f->status ? " AND p.status = ?2" : "", f->partner ? " AND p.partner_id = ?3" : "",
+             f->period ? " AND p.period = ?4" : "",
+             pattern ? " AND (p.partner_id LIKE ?5 ESCAPE '\\' OR pa.name LIKE ?5 ESCAPE '\\'"
+                       " OR p.notes LIKE ?5 ESCAPE '\\'"
+                       " OR coalesce(p.reference, '') LIKE ?5 ESCAPE '\\')"
+                     : "");
     /* Counts first: how many match, and how many the org has. */
     snprintf(sql, sizeof(sql),
              "SELECT count(*), (SELECT count(*) FROM payouts WHERE org = ?1)"
-             " FROM payouts p JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id%s",
+             " FROM payouts p%s%s",
+             pattern ? " JOIN partners pa ON pa.org = p.org AND pa.partner_id = p.partner_id" : "",
              where);
     if (prepare(s, &st, sql, err) != 0) {
         free(pattern);
