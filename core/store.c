@@ -928,13 +928,15 @@ int store_audit_verify(store *s, audit_report *report, pr_err *err)
 
 /* ---- payouts ------------------------------------------------------------ */
 
-static const char payout_cols[] =
-    "p.id, p.period, p.partner_id, p.kind, p.amount, p.currency, p.status,"
-    " p.approvals_required,"
-    " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"
-    " p.created_at, p.created_by, p.approved_at, p.approved_by, p.rejected_reason,"
-    " p.processing_at, p.paid_at, p.failed_at, p.failed_reason, p.reference, p.notes,"
-    " p.run_id, p.hold_reason, coalesce(p.amount_set_by, '')";
+/* A macro, so the statements that read whole payouts are string literals:
+ * the statement cache finds a literal by its address. */
+#define PAYOUT_COLS                                                                       \
+    "p.id, p.period, p.partner_id, p.kind, p.amount, p.currency, p.status,"               \
+    " p.approvals_required,"                                                              \
+    " (SELECT count(*) FROM approvals a WHERE a.org = p.org AND a.payout_id = p.id),"     \
+    " p.created_at, p.created_by, p.approved_at, p.approved_by, p.rejected_reason,"       \
+    " p.processing_at, p.paid_at, p.failed_at, p.failed_reason, p.reference, p.notes,"    \
+    " p.run_id, p.hold_reason, coalesce(p.amount_set_by, '')"
 
 static void read_payout(sqlite3_stmt *st, payout *p)
 {
@@ -972,12 +974,10 @@ static void read_payout(sqlite3_stmt *st, payout *p)
 int store_payout_get(store *s, const char *id, payout *out, pr_err *err)
 {
     sqlite3_stmt *st;
-    char sql[1024];
     int rc;
 
-    snprintf(sql, sizeof(sql), "SELECT %s FROM payouts p WHERE p.org = ?1 AND p.id = ?2",
-             payout_cols);
-    if (prepare(s, &st, sql, err) != 0)
+    if (prepare(s, &st, "SELECT " PAYOUT_COLS " FROM payouts p WHERE p.org = ?1 AND p.id = ?2",
+                err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
@@ -2577,7 +2577,7 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
              "SELECT %s, pa.name FROM payouts p JOIN partners pa ON pa.org = p.org"
              " AND pa.partner_id = p.partner_id%s ORDER BY %s %s, p.period, p.partner_id, p.id"
              " LIMIT ?6",
-             payout_cols, where, order, f->descending ? "DESC" : "ASC");
+             PAYOUT_COLS, where, order, f->descending ? "DESC" : "ASC");
     if (prepare(s, &st, sql, err) != 0) {
         free(pattern);
         return -1;
@@ -2684,7 +2684,6 @@ int store_payout_lines(store *s, const char *id, int64_t *count, int64_t *total,
 int store_partner_summary(store *s, const char *partner_id, partner_summary *out, pr_err *err)
 {
     sqlite3_stmt *st;
-    char sql[1024];
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -2708,11 +2707,10 @@ int store_partner_summary(store *s, const char *partner_id, partner_summary *out
     release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, err, "read payouts");
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM payouts p WHERE p.org = ?1 AND p.partner_id = ?2"
-             " ORDER BY p.period DESC, p.created_at DESC, p.id DESC LIMIT 1",
-             payout_cols);
-    if (prepare(s, &st, sql, err) != 0)
+    if (prepare(s, &st,
+                "SELECT " PAYOUT_COLS " FROM payouts p WHERE p.org = ?1 AND p.partner_id = ?2"
+                " ORDER BY p.period DESC, p.created_at DESC, p.id DESC LIMIT 1",
+                err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, partner_id, -1, SQLITE_TRANSIENT);
