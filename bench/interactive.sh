@@ -11,6 +11,11 @@
 # payouts < 0.5 s. The close itself is timed too, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] &&
+   [ -n "$(git status --porcelain -- core plugins include tools CMakeLists.txt 2>/dev/null)" ]; then
+  commit="$commit with uncommitted changes to the build"
+fi
 lines=${1:-1000000}
 partners=${2:-10000}
 build=build-bench
@@ -78,7 +83,7 @@ done | median)
 
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
 {
-  echo "payrun interactive benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, Release build"
+  echo "payrun interactive benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, payrun $commit (Release build)"
   echo "data: $lines attribution lines, $partners partners; $payouts payouts pending after the close"
   echo "close (once):                       wall $(printf '%.2f' "$close_wall") s, cpu $(printf '%.2f' "$close_cpu") s, peak RSS $((close_rss / 1024)) MiB"
   echo "approve ID (median of 7):           $(ms "$approve")   target < 10 ms"
