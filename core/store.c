@@ -201,6 +201,10 @@ static const char *const migrations[] = {
     "  seq INTEGER NOT NULL,"
     "  hash TEXT NOT NULL"
     ");",
+    /* 2: payouts of a status in the order they are listed and approved
+     * (period, partner, id), so neither needs a sort. */
+    "DROP INDEX payouts_by_status;"
+    "CREATE INDEX payouts_by_status ON payouts (org, status, period, partner_id, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2575,9 +2579,10 @@ int store_payouts_list(store *s, const payout_filter *f, store_payout_cb cb, voi
 
     snprintf(sql, sizeof(sql),
              "SELECT %s, pa.name FROM payouts p JOIN partners pa ON pa.org = p.org"
-             " AND pa.partner_id = p.partner_id%s ORDER BY %s %s, p.period, p.partner_id, p.id"
+             " AND pa.partner_id = p.partner_id%s ORDER BY %s %s%s p.partner_id, p.id"
              " LIMIT ?6",
-             PAYOUT_COLS, where, order, f->descending ? "DESC" : "ASC");
+             PAYOUT_COLS, where, order, f->descending ? "DESC" : "ASC",
+             strcmp(order, "p.period") == 0 ? "," : ", p.period,");
     if (prepare(s, &st, sql, err) != 0) {
         free(pattern);
         return -1;

@@ -99,6 +99,30 @@ START_TEST(schema_and_pragmas)
 }
 END_TEST
 
+/* A schema version 1 database (payouts_by_status on three columns) is
+ * brought to version 2 on open, its rows kept. */
+START_TEST(version_1_is_migrated)
+{
+    store *s = open_org("acme");
+
+    store_close(s);
+    ck_assert_int_eq(tu_sqlite3(db, "DROP INDEX payouts_by_status;"
+                                    " CREATE INDEX payouts_by_status ON payouts (org, status, period);"
+                                    " INSERT INTO partners (org, partner_id, name, type, tier,"
+                                    " commission_rate, status, currency, email) VALUES ('acme',"
+                                    " 'P1', 'P', 'referral', 'gold', 0, 'active', 'USD', '');"
+                                    " PRAGMA user_version = 1"), 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"), 3);
+    s = open_org("acme");
+    ck_assert_int_eq(store_schema_version(s), 2);
+    store_close(s);
+    ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"), 5);
+    ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"
+                           " WHERE seqno = 4 AND name = 'id'"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM partners WHERE partner_id = 'P1'"), 1);
+}
+END_TEST
+
 START_TEST(newer_schema_is_refused)
 {
     store *s = open_org("acme");
@@ -315,6 +339,7 @@ Suite *store_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, schema_and_pragmas);
+    tcase_add_test(tc, version_1_is_migrated);
     tcase_add_test(tc, newer_schema_is_refused);
     tcase_add_test(tc, natural_key_blocks_a_second_insert);
     tcase_add_test(tc, unknown_partner_is_refused);
