@@ -79,6 +79,11 @@ sum2=$(sha256sum "$csv" "$W/out/acme/2026-01/accrual.journal" | cut -c1-64)
 rows2=$(q "SELECT (SELECT count(*) FROM payouts)||'/'||(SELECT count(*) FROM audit_events)||'/'||(SELECT count(*) FROM commission_lines)||'/'||(SELECT count(*) FROM runs)")
 [ "$sum1" = "$sum2" ] && ok || fail "exports byte-identical after rerun"
 [ "$rows1" = "$rows2" ] && ok || fail "zero new rows after rerun ($rows1 vs $rows2)"
+# the same rerun with its report going to a full device: not exit 0
+run sh -c 'exec "$0" "$@" >/dev/full' "$PAYRUN" run close --period 2026-01 --config "$cfg" --as alice
+expect_rc 74 "rerun whose summary cannot be written"
+expect_err "payrun: cannot write to standard output: No space left on device" "lost summary named"
+expect_err "hint: the command itself completed" "lost summary: the work was done"
 
 # --- February: the two pending payouts, BrightPath rolls over ----------
 run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
