@@ -51,6 +51,8 @@ struct payrun_output {
     int closed;
     int discard;   /* written but never kept: a dry run, or a restore of a file
                     * that is already in place */
+    int recorded;  /* in pending_outputs, in the run's transaction: after the
+                    * commit its temporary file is the next run's to put in place */
     sha256_ctx hash;           /* of the bytes written, for the audit trail */
     char digest[SHA256_HEX_LEN + 1]; /* set by output_close */
     payrun_stage *st;
@@ -603,26 +605,50 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
             }
         }
         if (keep_it) {
-            int renamed = rename(o->tmp, o->final) == 0;
+            int renamed = rename(o->tmp, o->final) == 0, saved = errno;
             /* Another payrun may have finished this rename for us (see
-             * recover_outputs): the file in place is the one we wrote. */
-            if (!renamed && errno == ENOENT && committed && access(o->final, F_OK) == 0)
+             * recover_one): the file in place is the one we wrote. */
+            if (!renamed && saved == ENOENT && committed && access(o->final, F_OK) == 0)
                 renamed = 1;
             if (renamed && committed && r->s)
                 store_output_done(r->s, o->final, NULL);
-            if (!renamed || fsync_dir_of(o->final) != 0) {
+            if (!renamed && committed && o->recorded) {
+                /* The committed run's file is complete (fsynced) under its
+                 * temporary name and recorded with its digest: keep it, so
+                 * the next run puts it in place (recover_one). Removing it
+                 * would leave an older file of that name, or none, and a
+                 * bank file whose payouts are already processing lost. */
                 if (rc == 0) {
                     pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
-                               "put in place: %s", o->final, strerror(errno));
+                               "put in place: %s; it is complete as \"%s\"", o->final,
+                               strerror(saved), o->tmp);
                     if (r->n_listed > 0)
-                        pr_err_hint(err, "the payouts of this file are processing but it was not "
-                                         "written: mark them failed (payrun mark-failed) and "
-                                         "retry them, then pay again");
+                        pr_err_hint(err, "do not pay its payouts again: fix the output directory "
+                                         "and run any pipeline of this org; it puts the file in "
+                                         "place");
                     else
                         pr_err_hint(err, "the data is safe in the database; fix the output "
-                                         "directory and rerun: missing outputs are written again");
+                                         "directory and rerun: the file is put in place");
+                }
+                rc = -1;
+            } else if (!renamed) {
+                if (rc == 0) {
+                    pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
+                               "put in place: %s", o->final, strerror(saved));
+                    pr_err_hint(err, "the data is safe in the database; fix the output "
+                                     "directory and rerun: missing outputs are written again");
                 }
                 unlink(o->tmp);
+                rc = -1;
+            } else if (fsync_dir_of(o->final) != 0) {
+                /* In place, but the rename may not survive a power cut. */
+                if (rc == 0) {
+                    pr_err_set(err, EXIT_CANTCREAT, "the run committed and \"%s\" is in place, "
+                               "but its directory could not be synced: %s", o->final,
+                               strerror(errno));
+                    pr_err_hint(err, "the file is complete; check the disk holding the output "
+                                     "directory");
+                }
                 rc = -1;
             } else if (r->mode == RUN_RESTORE) {
                 fprintf(r->o->out, "  restored %s\n", o->final);
@@ -1412,11 +1438,18 @@ static int recover_one(void *ud, int64_t run_id, const char *final, const char *
     pr_err e = {0};
 
     if (access(tmp, F_OK) == 0 && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
-        if (rename(tmp, final) == 0 && fsync_dir_of(final) == 0) {
-            fprintf(stderr, "payrun: put %s in place: run %lld committed it but stopped before "
-                            "renaming it\n", final, (long long)run_id);
-            store_output_done(r->s, final, NULL);
+        if (rename(tmp, final) != 0) {
+            fprintf(stderr, "payrun: warning: %s, committed by run %lld, is still not in place "
+                            "(%s); it is complete as %s\n", final, (long long)run_id,
+                    strerror(errno), tmp);
+            return 0;
         }
+        fprintf(stderr, "payrun: put %s in place: run %lld committed it but stopped before "
+                        "renaming it\n", final, (long long)run_id);
+        store_output_done(r->s, final, NULL);
+        if (fsync_dir_of(final) != 0)
+            fprintf(stderr, "payrun: warning: the directory of %s could not be synced: %s\n",
+                    final, strerror(errno));
         return 0;
     }
     if (access(final, F_OK) == 0) {
@@ -1610,9 +1643,11 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
         goto done;
     }
     for (struct payrun_output *out = r.outputs; out; out = out->next)
-        if (!out->discard && out->closed &&
-            store_output_pending(r.s, r.run_id, out->final, out->tmp, out->digest, err) != 0)
-            goto rollback;
+        if (!out->discard && out->closed) {
+            if (store_output_pending(r.s, r.run_id, out->final, out->tmp, out->digest, err) != 0)
+                goto rollback;
+            out->recorded = 1;
+        }
     if (store_commit(r.s, err) != 0)
         goto failed;
     rc = finish_outputs(&r, 1, err);
