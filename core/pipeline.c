@@ -24,8 +24,10 @@
  */
 #include "pipeline.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +449,100 @@ static char *fill_run(const run_ctx *r, char *path)
     return fill_run(r, path);
 }
 
+/* Stale temporary files of an output: "NAME.tmp-PID", written by a payrun
+ * that was killed (or lost power) before its run committed, so no run will
+ * ever rename them. One is removed only if all of these hold:
+ *   - its name is exactly this output's final name, ".tmp-" and a PID;
+ *   - that PID is not ours and no live process has it (kill(PID, 0) fails
+ *     with ESRCH, or it is a zombie; a PID in use again keeps the file);
+ *   - it is not a committed run's file waiting for its rename, recorded in
+ *     pending_outputs (compared by device and inode, not by spelling):
+ *     recover_one puts those in place.
+ * A live payrun's file is never touched: a run writing outputs before its
+ * commit is alive, and one between its commit and its renames is alive or
+ * recorded. Nothing else in the directory is looked at. */
+struct stale_match {
+    dev_t dev;
+    ino_t ino;
+};
+
+static int pending_is(void *ud, int64_t run_id, const char *final, const char *tmp,
+                      const char *sha256)
+{
+    const struct stale_match *m = ud;
+    struct stat sb;
+
+    return stat(tmp, &sb) == 0 && sb.st_dev == m->dev && sb.st_ino == m->ino;
+}
+
+/* No live process has this PID: none at all, or a zombie (killed, and not
+ * yet collected by its parent; Linux /proc tells). Unsure means alive. */
+static int process_gone(long pid)
+{
+    char p[64], st[512];
+    const char *rp;
+    size_t n;
+    FILE *f;
+
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
+    if ((f = fopen(p, "r")) == NULL)
+        return 0;
+    n = fread(st, 1, sizeof(st) - 1, f);
+    fclose(f);
+    st[n] = '\0';
+    rp = strrchr(st, ')'); /* "PID (COMM) STATE ...", COMM may hold anything */
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void remove_stale_tmps(run_ctx *r, const char *final)
+{
+    const char *slash = strrchr(final, '/');
+    const char *base = slash ? slash + 1 : final;
+    size_t blen = strlen(base);
+    char dir[4096], path[4096];
+    DIR *d;
+    struct dirent *de;
+
+    /* output paths are made absolute or relative with a directory part */
+    if (slash == NULL || slash == final || (size_t)(slash - final) >= sizeof(dir))
+        return;
+    memcpy(dir, final, (size_t)(slash - final));
+    dir[slash - final] = '\0';
+    if ((d = opendir(dir)) == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *digits = n + blen + 5;
+        long pid = 0;
+        struct stat sb;
+        struct stale_match m;
+        int ok = strncmp(n, base, blen) == 0 && strncmp(n + blen, ".tmp-", 5) == 0 &&
+                 *digits >= '1' && *digits <= '9';
+
+        for (const char *c = digits; ok && *c; c++) {
+            if (*c < '0' || *c > '9' || pid > 99999999) /* far above any pid_max */
+                ok = 0;
+            else
+                pid = pid * 10 + (*c - '0');
+        }
+        if (!ok || pid == (long)getpid() || !process_gone(pid))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, n) >= (int)sizeof(path))
+            continue;
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        m.dev = sb.st_dev;
+        m.ino = sb.st_ino;
+        if (r->s && store_outputs_pending_each(r->s, pending_is, &m, NULL) != 0)
+            continue; /* recorded, or the table could not be read: keep it */
+        if (unlink(path) == 0)
+            fprintf(stderr, "payrun: removed %s: a temporary file left by payrun process %ld, "
+                            "which stopped before its run committed\n", path, pid);
+    }
+    closedir(d);
+}
+
 static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
                          payrun_output **out)
 {
@@ -503,6 +599,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
             }
         }
         free(dir);
+        remove_stale_tmps(r, final);
         buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
     }
     if (tmp.oom) {
