@@ -1534,7 +1534,9 @@ static int recover_one(void *ud, int64_t run_id, const char *final, const char *
     char hex[65];
     pr_err e = {0};
 
-    if (access(tmp, F_OK) == 0 && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
+    int tmp_there = access(tmp, F_OK) == 0;
+
+    if (tmp_there && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
         if (rename(tmp, final) != 0) {
             fprintf(stderr, "payrun: warning: %s, committed by run %lld, is still not in place "
                             "(%s); it is complete as %s\n", final, (long long)run_id,
@@ -1553,8 +1555,13 @@ static int recover_one(void *ud, int64_t run_id, const char *final, const char *
         store_output_done(r->s, final, NULL);
         return 0;
     }
-    fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing and so is its "
-                    "temporary file\n", final, (long long)run_id);
+    if (tmp_there)
+        fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing, and its "
+                        "temporary file %s is not the file the run wrote (its SHA-256 differs); "
+                        "left as it is\n", final, (long long)run_id, tmp);
+    else
+        fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing and so is its "
+                        "temporary file\n", final, (long long)run_id);
     return 0;
 }
 

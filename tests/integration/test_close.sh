@@ -160,6 +160,7 @@ kill "$holder"; wait "$holder" 2>/dev/null || true
 for f in "payouts.csv.tmp-$$" "payouts.csv.tmp-${dead}x" "notes.csv.tmp-$dead" "accrual.journal.tmp-$dead2"; do
   [ -e "$o2/$f" ] && ok || fail "$f kept"
 done
+expect_err "waiting.csv, committed by run 2, is missing, and its temporary file $W/./out/acme/2026-02/accrual.journal.tmp-$dead2 is not the file the run wrote" "a recorded file with another digest is not put in place, and said"
 expect_err_lines 3 "two removals and the warning about the recorded file, nothing else"
 rm -f "$o2/payouts.csv.tmp-$$" "$o2/payouts.csv.tmp-${dead}x" "$o2/notes.csv.tmp-$dead" "$o2/accrual.journal.tmp-$dead2"
 q "DELETE FROM pending_outputs"
