@@ -108,7 +108,7 @@ close_ms() {
   done | sort -n | sed -n 2p
 }
 
-q() { sqlite3 "$1/var/acme.db" "$2" 2>&1; }
+q() { sqlite3 -cmd ".timeout 10000" "$1/var/acme.db" "$2" 2>&1; }
 
 # SQL counts that no race may change: duplicated natural keys, payouts with
 # two creation events, events of a move in a state that does not allow it is
@@ -316,8 +316,11 @@ approvers_race() { # ROUND
     launch "$d" "a$i" 0 approve --all-pending --period "$PERIOD" --as "a$i"
   done
   gate_release "$APPROVERS"
+  local rcs=()
+  for ((i = 1; i <= APPROVERS; i++)); do collect "a$i"; rcs[i]=$rc; done
+  gate_close
   for ((i = 1; i <= APPROVERS; i++)); do
-    collect "a$i"
+    rc=${rcs[i]}
     check_no_crash "$d/a$i.err" "approver a$i"
     # busy: again, as a person would (at most 5 times in all)
     for try in 2 3 4 5; do
@@ -334,7 +337,6 @@ approvers_race() { # ROUND
     APPROVALS_CHECKED=$((APPROVALS_CHECKED + x + y))
     [ "$stored" = $((x + y)) ] || problem "lost approval: a$i said it approved $x and gave $y more, the database holds $stored of its approvals"
   done
-  gate_close
   [ "$sum_x" = 3 ] || problem "approved moves: the approvers said $sum_x payouts were approved by them, expected 3"
   [ "$sum_y" = $((3 * (REQUIRED - 1))) ] || problem "approvals: the approvers said $sum_y approvals were waiting for more, expected $((3 * (REQUIRED - 1)))"
   n=$(q "$d" "SELECT count(*) FROM payouts WHERE period = '$PERIOD' AND status = 'approved'")
