@@ -16,6 +16,10 @@
 #                so one payout per natural key, one run, one event per move,
 #                one copy of each event in audit.jsonl.
 #   close x3     (full mode) the same with three closes.
+#   close x2, busy_timeout_ms 0
+#                the same with a config that does not wait for the write
+#                lock: the close that does not get it must exit 75 with a
+#                clear message, and run again find nothing to do.
 #   approve || next close
 #                `approve --all-pending --period 2026-01` while the close of
 #                2026-02 runs.
@@ -54,10 +58,12 @@
 SEED=${RACE_SEED:-7}
 RANDOM=$SEED
 if [ "$MODE" = full ]; then
-  N_CLOSE2=100 N_CLOSE2_RECALC=50 N_CLOSE3=20 N_APPROVE_NEXT=50 N_APPROVE_RECALC=50
+  N_CLOSE2=100 N_CLOSE2_RECALC=50 N_CLOSE3=20 N_NOWAIT=50 N_NOWAIT_RECALC=25
+  N_APPROVE_NEXT=50 N_APPROVE_RECALC=50
   N_APPROVE_REJECT=50 N_APPROVER_ROUNDS=5 APPROVERS=${RACE_APPROVERS:-30}
 else
-  N_CLOSE2=12 N_CLOSE2_RECALC=6 N_CLOSE3=0 N_APPROVE_NEXT=6 N_APPROVE_RECALC=6
+  N_CLOSE2=12 N_CLOSE2_RECALC=6 N_CLOSE3=0 N_NOWAIT=4 N_NOWAIT_RECALC=2
+  N_APPROVE_NEXT=6 N_APPROVE_RECALC=6
   N_APPROVE_REJECT=6 N_APPROVER_ROUNDS=2 APPROVERS=${RACE_APPROVERS:-20}
 fi
 REQUIRED=10 # approvals each payout needs in the approvers race
@@ -153,10 +159,10 @@ prepare() {
 
 # ---- close || close -----------------------------------------------------------
 
-close_race() { # SCN K ROUND
-  local scn=$1 k=$2 round=$3 d="$R/case" i o delay committed=0 nothing=0 busy=0 runs_want
-  rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
-  runs_want=$(q "$R/ref-$scn" "SELECT count(*) FROM runs WHERE pipeline = 'close' AND period = '$PERIOD'")
+close_race() { # TPL K ROUND (TPL: a scenario, or one with "-nowait" after it)
+  local tpl=$1 k=$2 round=$3 scn=${1%-nowait} d="$R/case" i o delay committed=0 nothing=0 busy=0 runs_want
+  rm -rf "$d"; cp -a "$R/tpl-$tpl" "$d"
+  runs_want=$(q "$R/ref-$tpl" "SELECT count(*) FROM runs WHERE pipeline = 'close' AND period = '$PERIOD'")
   # odd rounds: all at once; even rounds: the others after a random delay
   # within one clean close, so they arrive in every phase of the first
   gate_open "$d"
@@ -165,7 +171,7 @@ close_race() { # SCN K ROUND
     [ $((round % 2)) -eq 0 ] && [ "$i" -gt 1 ] && delay=$(rand_ms "$CLOSE_MS")
     launch "$d" "c$i" "$delay" $(close_args)
   done
-  case_begin "$scn close x$k #$round" "$scn: close x$k" "$d"
+  case_begin "$tpl close x$k #$round" "$tpl: close x$k" "$d"
   gate_release "$k"
   local busy_ones=""
   for ((i = 1; i <= k; i++)); do
@@ -188,7 +194,7 @@ close_race() { # SCN K ROUND
   if [ "$committed" -eq 0 ]; then
     problem "no close committed ($nothing found nothing to do, the rest were busy)"
   fi
-  o="$scn close x$k: $committed committed, $nothing found nothing to do, $busy busy"
+  o="$tpl close x$k: $committed committed, $nothing found nothing to do, $busy busy"
   SEEN[$o]=$(( ${SEEN[$o]:-0} + 1 ))
   # a busy close is run again, as a scheduler would: nothing left to do
   for i in $busy_ones; do
@@ -199,8 +205,21 @@ close_race() { # SCN K ROUND
     fi
   done
   check_counts "$d" "$runs_want"
-  check_converged "$d" "$scn" "$R/ref-$scn.txt"
+  check_converged "$d" "$scn" "$R/ref-$tpl.txt"
   case_end
+}
+
+# nowait SCN: tpl-SCN-nowait, SCN's starting point with busy_timeout_ms: 0,
+# and its reference
+nowait() {
+  local t="$R/tpl-$1-nowait" ref="$R/ref-$1-nowait"
+  rm -rf "$t"; cp -a "$R/tpl-$1" "$t"
+  sed -i 's/^allow_actor_override: true/busy_timeout_ms: 0\n&/' "$t/config/demo.yaml"
+  grep -q '^busy_timeout_ms: 0$' "$t/config/demo.yaml" || { echo "nowait: cannot set busy_timeout_ms" >&2; exit 2; }
+  cp -a "$t" "$ref"
+  payrun_in "$ref" $(close_args) >"$ref/close.out" 2>&1 ||
+    { echo "$1-nowait: the clean close failed:" >&2; cat "$ref/close.out" >&2; exit 2; }
+  canon "$ref" "$R/ref-$1-nowait.txt"
 }
 
 # ---- two different commands: the end state is a serial order ---------------------
@@ -378,6 +397,9 @@ echo "a clean close takes $CLOSE_MS ms here (the median of 3); delays are drawn 
 for ((r = 1; r <= N_CLOSE2; r++)); do close_race demo 2 "$r"; done
 for ((r = 1; r <= N_CLOSE2_RECALC; r++)); do close_race recalc 2 "$r"; done
 for ((r = 1; r <= N_CLOSE3; r++)); do close_race demo 3 "$r"; done
+nowait demo; nowait recalc
+for ((r = 1; r <= N_NOWAIT; r++)); do close_race demo-nowait 2 "$r"; done
+for ((r = 1; r <= N_NOWAIT_RECALC; r++)); do close_race recalc-nowait 2 "$r"; done
 
 pair_prepare "approve || next close" tpl-jan \
   "approve --all-pending --period $PERIOD --as bob" "run close --period 2026-02 --as alice"
