@@ -10,8 +10,9 @@
 #   close x2     two closes of the same period at once (demo: the first
 #                close; recalc: a recalculation). Exactly one commits; the
 #                other waits and finds nothing to do, or exits 75 saying the
-#                database is busy (and is then run again, as a scheduler
-#                would, and must find nothing to do). The end state must
+#                database is busy (not before busy_timeout_ms is up, and
+#                it is then run again, as a scheduler would, and must find
+#                nothing to do). The end state must
 #                equal one clean close's, byte for byte (common.sh: canon):
 #                so one payout per natural key, one run, one event per move,
 #                one copy of each event in audit.jsonl.
@@ -58,7 +59,7 @@
 SEED=${RACE_SEED:-7}
 RANDOM=$SEED
 if [ "$MODE" = full ]; then
-  N_CLOSE2=100 N_CLOSE2_RECALC=50 N_CLOSE3=20 N_NOWAIT=50 N_NOWAIT_RECALC=25
+  N_CLOSE2=300 N_CLOSE2_RECALC=50 N_CLOSE3=20 N_NOWAIT=50 N_NOWAIT_RECALC=25
   N_APPROVE_NEXT=50 N_APPROVE_RECALC=50
   N_APPROVE_REJECT=50 N_APPROVER_ROUNDS=5 APPROVERS=${RACE_APPROVERS:-30}
 else
@@ -83,6 +84,7 @@ launch() {
   ( exec 9>&-
     read -r _ <"$d/go"
     [ "$delay" -eq 0 ] || sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
+    date +%s%N >"$d/$name.t0"
     TMPDIR="$d/tmp" exec "$PAYRUN" "$@" --config "$d/config/demo.yaml" \
       >"$d/$name.out" 2>"$d/$name.err" ) &
   PIDS[$name]=$!
@@ -90,6 +92,10 @@ launch() {
 gate_release() { local i; for ((i = 0; i < $1; i++)); do echo go; done >&9; }
 gate_close() { exec 9>&-; }
 collect() { wait "${PIDS[$1]}"; rc=$?; }
+# elapsed_ms DIR NAME: at most how long NAME ran (from just before its exec)
+elapsed_ms() { echo $(( ($(date +%s%N) - $(cat "$1/$2.t0")) / 1000000 )); }
+# the workspace's busy_timeout_ms (5000 unless the config sets it)
+busy_timeout() { sed -n 's/^busy_timeout_ms: *\([0-9]*\).*/\1/p' "$1/config/demo.yaml" | grep . || echo 5000; }
 
 # a busy refusal: one "payrun: ... busy ..." line and at most a hint
 check_busy_message() { # FILE
@@ -179,6 +185,9 @@ close_race() { # TPL K ROUND (TPL: a scenario, or one with "-nowait" after it)
     check_no_crash "$d/c$i.err" "close $i"
     if [ $rc -eq 75 ]; then
       BUSY=$((BUSY + 1)); busy=$((busy + 1)); busy_ones="$busy_ones $i"; check_busy_message "$d/c$i.err"
+      # the config promises a wait for the lock: a refusal before it is up is a bug
+      [ "$(elapsed_ms "$d" "c$i")" -ge "$(busy_timeout "$d")" ] ||
+        problem "busy without waiting: close $i exited 75 after $(elapsed_ms "$d" "c$i") ms, busy_timeout_ms is $(busy_timeout "$d"): $(head -1 "$d/c$i.err" | cut -c1-150)"
     elif [ $rc -ne 0 ]; then
       problem "exit: close $i exited $rc: $(head -1 "$d/c$i.err" | cut -c1-200)"
     elif grep -q "^close committed for" "$d/c$i.out"; then
