@@ -20,7 +20,9 @@
 #   close x2, busy_timeout_ms 0
 #                the same with a config that does not wait for the write
 #                lock: the close that does not get it must exit 75 with a
-#                clear message, and run again find nothing to do.
+#                clear message, and run again find nothing to do. (Both
+#                may be refused, each seeing the other's lock; the first
+#                run again then does the work.)
 #   approve || next close
 #                `approve --all-pending --period 2026-01` while the close of
 #                2026-02 runs.
@@ -68,7 +70,7 @@ else
   N_APPROVE_REJECT=6 N_APPROVER_ROUNDS=2 APPROVERS=${RACE_APPROVERS:-20}
 fi
 REQUIRED=10 # approvals each payout needs in the approvers race
-BUSY=0 BUSY_RERUN_OK=0 APPROVALS_CHECKED=0 MOVES_CHECKED=0
+BUSY=0 BUSY_RERUN_OK=0 BUSY_RERUN_COMMITTED=0 APPROVALS_CHECKED=0 MOVES_CHECKED=0
 declare -A SEEN=()
 
 # ---- launching together ------------------------------------------------------
@@ -200,8 +202,10 @@ close_race() { # TPL K ROUND (TPL: a scenario, or one with "-nowait" after it)
   done
   gate_close
   [ "$committed" -le 1 ] || problem "double work: $committed closes committed"
-  if [ "$committed" -eq 0 ]; then
-    problem "no close committed ($nothing found nothing to do, the rest were busy)"
+  # none committed: only if all were refused as busy without waiting for
+  # each other (busy_timeout_ms 0); a busy close run again then commits
+  if [ "$committed" -eq 0 ] && { [ "$busy" -ne "$k" ] || [ "$(busy_timeout "$d")" -ne 0 ]; }; then
+    problem "no close committed ($nothing found nothing to do, $busy busy)"
   fi
   o="$tpl close x$k: $committed committed, $nothing found nothing to do, $busy busy"
   SEEN[$o]=$(( ${SEEN[$o]:-0} + 1 ))
@@ -209,6 +213,9 @@ close_race() { # TPL K ROUND (TPL: a scenario, or one with "-nowait" after it)
   for i in $busy_ones; do
     if payrun_in "$d" $(close_args) >"$d/again.out" 2>"$d/again.err" && grep -q "nothing to do" "$d/again.out"; then
       BUSY_RERUN_OK=$((BUSY_RERUN_OK + 1))
+    elif [ "$committed" -eq 0 ] && grep -q "^close committed for" "$d/again.out"; then
+      committed=1 # all were busy: the first run again does the work
+      BUSY_RERUN_COMMITTED=$((BUSY_RERUN_COMMITTED + 1))
     else
       problem "busy close run again: not \"nothing to do\": $(cat "$d/again.out" "$d/again.err" | head -2 | tr '\n' ' ' | cut -c1-200)"
     fi
@@ -431,7 +438,8 @@ echo "outcomes seen:"
 while IFS= read -r k; do
   [ -n "$k" ] && printf '  %4d  %s\n' "${SEEN[$k]}" "$k"
 done < <(printf '%s\n' "${!SEEN[@]}" | LC_ALL=C sort)
-echo "busy (exit 75) answers: $BUSY; busy closes run again that found nothing to do: $BUSY_RERUN_OK"
+echo "busy (exit 75) answers: $BUSY; busy closes run again: $BUSY_RERUN_OK found nothing to do," \
+     "$BUSY_RERUN_COMMITTED did the work (all had been busy)"
 echo "approvals checked against what their approver printed: $APPROVALS_CHECKED; approve/reject moves checked: $MOVES_CHECKED"
 for k in "double payout" "double work" "double move" "lost approval" "no serial order"; do
   printf '%s: %d   ' "$k" "${CAT_COUNT[$k]:-0}"
