@@ -513,13 +513,16 @@ static void remove_stale_tmps(run_ctx *r, const char *final)
     if ((d = opendir(dir)) == NULL)
         return;
     while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name, *digits = n + blen + 5;
+        const char *n = de->d_name, *digits;
         long pid = 0;
         struct stat sb;
         struct stale_match m;
-        int ok = strncmp(n, base, blen) == 0 && strncmp(n + blen, ".tmp-", 5) == 0 &&
-                 *digits >= '1' && *digits <= '9';
+        int ok;
 
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp-", 5) != 0)
+            continue;
+        digits = n + blen + 5;
+        ok = *digits >= '1' && *digits <= '9';
         for (const char *c = digits; ok && *c; c++) {
             if (*c < '0' || *c > '9' || pid > 99999999) /* far above any pid_max */
                 ok = 0;
