@@ -54,6 +54,8 @@ struct payrun_output {
     int closed;
     int discard;   /* written but never kept: a dry run, or a restore of a file
                     * that is already in place */
+    int recorded;  /* in pending_outputs, in the run's transaction: after the
+                    * commit its temporary file is the next run's to put in place */
     sha256_ctx hash;           /* of the bytes written, for the audit trail */
     char digest[SHA256_HEX_LEN + 1]; /* set by output_close */
     payrun_stage *st;
@@ -460,73 +462,99 @@ static char *fill_run(const run_ctx *r, char *path)
     return fill_run(r, path);
 }
 
-struct pending_tmp {
-    const char *tmp;
-    int found;
+/* Stale temporary files of an output: "NAME.tmp-PID", written by a payrun
+ * that was killed (or lost power) before its run committed, so no run will
+ * ever rename them. One is removed only if all of these hold:
+ *   - its name is exactly this output's final name, ".tmp-" and a PID;
+ *   - that PID is not ours and no live process has it (kill(PID, 0) fails
+ *     with ESRCH, or it is a zombie; a PID in use again keeps the file);
+ *   - it is not a committed run's file waiting for its rename, recorded in
+ *     pending_outputs (compared by device and inode, not by spelling):
+ *     recover_one puts those in place.
+ * A live payrun's file is never touched: a run writing outputs before its
+ * commit is alive, and one between its commit and its renames is alive or
+ * recorded. Nothing else in the directory is looked at. */
+struct stale_match {
+    dev_t dev;
+    ino_t ino;
 };
 
-static int is_pending_tmp(void *ud, int64_t run_id, const char *final, const char *tmp,
-                          const char *sha256)
+static int pending_is(void *ud, int64_t run_id, const char *final, const char *tmp,
+                      const char *sha256)
 {
-    struct pending_tmp *p = ud;
+    const struct stale_match *m = ud;
+    struct stat sb;
 
-    (void)run_id;
-    (void)final;
-    (void)sha256;
-    if (strcmp(tmp, p->tmp) == 0)
-        p->found = 1;
-    return 0;
+    return stat(tmp, &sb) == 0 && sb.st_dev == m->dev && sb.st_ino == m->ino;
 }
 
-/*
- * A payrun that dies before its commit (a crash in a plugin, a kill)
- * leaves its outputs beside their final names as FINAL.tmp-PID: nothing
- * will ever put them in place, yet a bank file there looks complete and
- * could be sent. Before writing FINAL, a run removes those whose process
- * is gone, saying so, unless a committed run still has to rename them
- * (pending_outputs, put in place by recover_one). A file of a live process
- * is left alone: another payrun may be writing it. Only FINAL's own
- * temporary files are touched, never another name's, so no other org's or
- * configuration's file can be taken for debris.
- */
-static void remove_dead_tmp(run_ctx *r, const char *final)
+/* No live process has this PID: none at all, or a zombie (killed, and not
+ * yet collected by its parent; Linux /proc tells). Unsure means alive. */
+static int process_gone(long pid)
+{
+    char p[64], st[512];
+    const char *rp;
+    size_t n;
+    FILE *f;
+
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
+    if ((f = fopen(p, "r")) == NULL)
+        return 0;
+    n = fread(st, 1, sizeof(st) - 1, f);
+    fclose(f);
+    st[n] = '\0';
+    rp = strrchr(st, ')'); /* "PID (COMM) STATE ...", COMM may hold anything */
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void remove_stale_tmps(run_ctx *r, const char *final)
 {
     const char *slash = strrchr(final, '/');
-    size_t dlen = slash ? (size_t)(slash - final) : 0, blen;
     const char *base = slash ? slash + 1 : final;
-    char dir[4096], path[4096 + 256];
-    struct dirent *e;
+    size_t blen = strlen(base);
+    char dir[4096], path[4096];
     DIR *d;
+    struct dirent *de;
 
-    if (dlen == 0 || dlen >= sizeof(dir))
+    /* output paths are made absolute or relative with a directory part */
+    if (slash == NULL || slash == final || (size_t)(slash - final) >= sizeof(dir))
         return;
-    memcpy(dir, final, dlen);
-    dir[dlen] = '\0';
-    blen = strlen(base);
+    memcpy(dir, final, (size_t)(slash - final));
+    dir[slash - final] = '\0';
     if ((d = opendir(dir)) == NULL)
         return;
-    while ((e = readdir(d)) != NULL) {
-        struct pending_tmp p = {path, 0};
-        const char *digits;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *digits;
         long pid = 0;
-        size_t n = 0;
+        struct stat sb;
+        struct stale_match m;
+        int ok;
 
-        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, ".tmp-", 5) != 0)
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp-", 5) != 0)
             continue;
-        digits = e->d_name + blen + 5;
-        while (digits[n] >= '0' && digits[n] <= '9' && n < 10)
-            pid = pid * 10 + (digits[n++] - '0');
-        if (n == 0 || digits[n] != '\0' || pid <= 0 || pid > INT_MAX || pid == (long)getpid())
+        digits = n + blen + 5;
+        ok = *digits >= '1' && *digits <= '9';
+        for (const char *c = digits; ok && *c; c++) {
+            if (*c < '0' || *c > '9' || pid > 99999999) /* far above any pid_max */
+                ok = 0;
+            else
+                pid = pid * 10 + (*c - '0');
+        }
+        if (!ok || pid == (long)getpid() || !process_gone(pid))
             continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue; /* alive, or not ours to judge */
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (r->s == NULL || store_outputs_pending_each(r->s, is_pending_tmp, &p, NULL) != 0 ||
-            p.found)
+        if (snprintf(path, sizeof(path), "%s/%s", dir, n) >= (int)sizeof(path))
             continue;
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        m.dev = sb.st_dev;
+        m.ino = sb.st_ino;
+        if (r->s && store_outputs_pending_each(r->s, pending_is, &m, NULL) != 0)
+            continue; /* recorded, or the table could not be read: keep it */
         if (unlink(path) == 0)
-            fprintf(stderr, "payrun: removed %s: process %ld stopped before its run committed\n",
-                    path, pid);
+            fprintf(stderr, "payrun: removed %s: a temporary file left by payrun process %ld, "
+                            "which stopped before its run committed\n", path, pid);
     }
     closedir(d);
 }
@@ -587,7 +615,7 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
             }
         }
         free(dir);
-        remove_dead_tmp(r, final);
+        remove_stale_tmps(r, final);
         buf_printf(&tmp, "%s.tmp-%ld", final, (long)getpid());
     }
     if (tmp.oom) {
@@ -690,26 +718,50 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
             }
         }
         if (keep_it) {
-            int renamed = rename(o->tmp, o->final) == 0;
+            int renamed = rename(o->tmp, o->final) == 0, saved = errno;
             /* Another payrun may have finished this rename for us (see
-             * recover_outputs): the file in place is the one we wrote. */
-            if (!renamed && errno == ENOENT && committed && access(o->final, F_OK) == 0)
+             * recover_one): the file in place is the one we wrote. */
+            if (!renamed && saved == ENOENT && committed && access(o->final, F_OK) == 0)
                 renamed = 1;
             if (renamed && committed && r->s)
                 store_output_done(r->s, o->final, NULL);
-            if (!renamed || fsync_dir_of(o->final) != 0) {
+            if (!renamed && committed && o->recorded) {
+                /* The committed run's file is complete (fsynced) under its
+                 * temporary name and recorded with its digest: keep it, so
+                 * the next run puts it in place (recover_one). Removing it
+                 * would leave an older file of that name, or none, and a
+                 * bank file whose payouts are already processing lost. */
                 if (rc == 0) {
                     pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
-                               "put in place: %s", o->final, strerror(errno));
+                               "put in place: %s; it is complete as \"%s\"", o->final,
+                               strerror(saved), o->tmp);
                     if (r->n_listed > 0)
-                        pr_err_hint(err, "the payouts of this file are processing but it was not "
-                                         "written: mark them failed (payrun mark-failed) and "
-                                         "retry them, then pay again");
+                        pr_err_hint(err, "do not pay its payouts again: fix the output directory "
+                                         "and run any pipeline of this org; it puts the file in "
+                                         "place");
                     else
                         pr_err_hint(err, "the data is safe in the database; fix the output "
-                                         "directory and rerun: missing outputs are written again");
+                                         "directory and rerun: the file is put in place");
+                }
+                rc = -1;
+            } else if (!renamed) {
+                if (rc == 0) {
+                    pr_err_set(err, EXIT_CANTCREAT, "the run committed, but \"%s\" could not be "
+                               "put in place: %s", o->final, strerror(saved));
+                    pr_err_hint(err, "the data is safe in the database; fix the output "
+                                     "directory and rerun: missing outputs are written again");
                 }
                 unlink(o->tmp);
+                rc = -1;
+            } else if (fsync_dir_of(o->final) != 0) {
+                /* In place, but the rename may not survive a power cut. */
+                if (rc == 0) {
+                    pr_err_set(err, EXIT_CANTCREAT, "the run committed and \"%s\" is in place, "
+                               "but its directory could not be synced: %s", o->final,
+                               strerror(errno));
+                    pr_err_hint(err, "the file is complete; check the disk holding the output "
+                                     "directory");
+                }
                 rc = -1;
             } else if (r->mode == RUN_RESTORE) {
                 fprintf(r->o->out, "  restored %s\n", o->final);
@@ -1637,20 +1689,34 @@ static int recover_one(void *ud, int64_t run_id, const char *final, const char *
     char hex[65];
     pr_err e = {0};
 
-    if (access(tmp, F_OK) == 0 && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
-        if (rename(tmp, final) == 0 && fsync_dir_of(final) == 0) {
-            fprintf(stderr, "payrun: put %s in place: run %lld committed it but stopped before "
-                            "renaming it\n", final, (long long)run_id);
-            store_output_done(r->s, final, NULL);
+    int tmp_there = access(tmp, F_OK) == 0;
+
+    if (tmp_there && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
+        if (rename(tmp, final) != 0) {
+            fprintf(stderr, "payrun: warning: %s, committed by run %lld, is still not in place "
+                            "(%s); it is complete as %s\n", final, (long long)run_id,
+                    strerror(errno), tmp);
+            return 0;
         }
+        fprintf(stderr, "payrun: put %s in place: run %lld committed it but stopped before "
+                        "renaming it\n", final, (long long)run_id);
+        store_output_done(r->s, final, NULL);
+        if (fsync_dir_of(final) != 0)
+            fprintf(stderr, "payrun: warning: the directory of %s could not be synced: %s\n",
+                    final, strerror(errno));
         return 0;
     }
     if (access(final, F_OK) == 0) {
         store_output_done(r->s, final, NULL);
         return 0;
     }
-    fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing and so is its "
-                    "temporary file\n", final, (long long)run_id);
+    if (tmp_there)
+        fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing, and its "
+                        "temporary file %s is not the file the run wrote (its SHA-256 differs); "
+                        "left as it is\n", final, (long long)run_id, tmp);
+    else
+        fprintf(stderr, "payrun: warning: %s, committed by run %lld, is missing and so is its "
+                        "temporary file\n", final, (long long)run_id);
     return 0;
 }
 
@@ -1836,9 +1902,11 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
         goto done;
     }
     for (struct payrun_output *out = r.outputs; out; out = out->next)
-        if (!out->discard && out->closed &&
-            store_output_pending(r.s, r.run_id, out->final, out->tmp, out->digest, err) != 0)
-            goto rollback;
+        if (!out->discard && out->closed) {
+            if (store_output_pending(r.s, r.run_id, out->final, out->tmp, out->digest, err) != 0)
+                goto rollback;
+            out->recorded = 1;
+        }
     if (store_commit(r.s, err) != 0)
         goto failed;
     rc = finish_outputs(&r, 1, err);

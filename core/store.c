@@ -401,6 +401,28 @@ fail:
     return -1;
 }
 
+/* Switching a new database to WAL takes an exclusive lock, and SQLite
+ * answers SQLITE_BUSY at once, without calling the busy handler, where
+ * waiting could deadlock: two payruns creating the database together had
+ * one exit 75 at once, though busy_timeout_ms promises a wait (found by
+ * tests/reliability/race.sh). So the switch is tried again, for as long as
+ * busy_timeout_ms allows. A database already in WAL mode needs no lock. */
+static int set_wal(store *s, int64_t busy_timeout_ms, pr_err *err)
+{
+    for (int64_t waited = 0;; waited += 10) {
+        pr_err e = {0};
+
+        if (exec(s, "PRAGMA journal_mode = WAL", &e) == 0)
+            return 0;
+        if (e.code != EXIT_TEMPFAIL || waited >= busy_timeout_ms) {
+            if (err)
+                *err = e;
+            return -1;
+        }
+        sqlite3_sleep(10);
+    }
+}
+
 int store_open(const char *path, const char *org, int64_t busy_timeout_ms,
                store **out, pr_err *err)
 {
@@ -432,7 +454,7 @@ int store_open(const char *path, const char *org, int64_t busy_timeout_ms,
     if (busy_timeout_ms > 0x7fffffff)
         busy_timeout_ms = 0x7fffffff;
     sqlite3_busy_timeout(s->db, (int)busy_timeout_ms);
-    if (exec(s, "PRAGMA journal_mode = WAL", err) != 0 ||
+    if (set_wal(s, busy_timeout_ms, err) != 0 ||
         exec(s, "PRAGMA synchronous = FULL", err) != 0 ||
         exec(s, "PRAGMA cache_size = -" PAGE_CACHE_KIB, err) != 0 ||
         exec(s, "PRAGMA foreign_keys = ON", err) != 0)

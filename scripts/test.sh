@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build payrun and run every test twice: once plainly with warnings as
 # errors and the hardening flags, once under AddressSanitizer +
-# UndefinedBehaviorSanitizer; then the unit and plugin suites and the demo
-# once more under valgrind; then a short fuzz run of the decimal parser,
-# the YAML loader and the CSV importer (tests/fuzz/run.sh, FUZZ_SECONDS a
-# target, 15 by default), which fails on any crash, leak or property.
+# UndefinedBehaviorSanitizer; then the quick reliability suites (kill -9,
+# I/O errors, races) against the plain build; then the unit and plugin
+# suites and the demo once more under valgrind; then a short fuzz run of
+# the decimal parser, the YAML loader and the CSV importer
+# (tests/fuzz/run.sh, FUZZ_SECONDS a target, 15 by default), which fails on
+# any crash, leak or property.
 # This is the README's test command, and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,27 @@ run_suite() {
 
 run_suite plain build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
+
+# The reliability suites of issue 7, quick versions, against the plain
+# build (docs/reliability.md): kill -9 at each write, fsync and rename of a
+# close; EIO and ENOSPC at each; commands raced against each other. Each
+# prints its figures here; its full output is kept in build/.
+echo "== reliability (quick)"
+for suite in kill ioerr race; do
+  log="build/reliability-$suite.log"
+  t0=$SECONDS
+  if PAYRUN="$PWD/build/core/payrun" BUILD="$PWD/build" SRC="$PWD" \
+       bash "tests/reliability/$suite.sh" --quick >"$log" 2>&1; then
+    result=passed
+  else
+    result=FAILED; status=1
+    grep '^FAIL' "$log" | head -20 || true
+    grep -q '^== ' "$log" || tail -20 "$log"   # it stopped before its figures
+  fi
+  sed -n '/^== /,/^runtime: /p' "$log"
+  tail -n 1 "$log"
+  echo "$suite.sh --quick: $result in $((SECONDS - t0)) s (output in $log)"
+done
 
 # One pass under valgrind (the plain build): the unit and plugin suites in
 # one process each, so leaks show, and the demo through the real binary.

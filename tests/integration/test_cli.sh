@@ -25,6 +25,11 @@ expect_rc 64 "unknown option"
 expect_err 'unknown option "--bogus"' "unknown option named"
 run "$PAYRUN" --version
 expect_out "plugin ABI 1" "--version shows ABI"
+# output that cannot be written is an error, not a silent exit 0
+run sh -c 'exec "$0" --version >/dev/full' "$PAYRUN"
+expect_rc 74 "stdout on a full device"
+expect_err "payrun: cannot write to standard output: No space left on device" "the lost output named"
+expect_err_lines 2 "one message and a hint"
 
 # --- plugins ------------------------------------------------------------
 plugdir="$T/plugins"

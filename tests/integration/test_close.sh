@@ -79,6 +79,11 @@ sum2=$(sha256sum "$csv" "$W/out/acme/2026-01/accrual.journal" | cut -c1-64)
 rows2=$(q "SELECT (SELECT count(*) FROM payouts)||'/'||(SELECT count(*) FROM audit_events)||'/'||(SELECT count(*) FROM commission_lines)||'/'||(SELECT count(*) FROM runs)")
 [ "$sum1" = "$sum2" ] && ok || fail "exports byte-identical after rerun"
 [ "$rows1" = "$rows2" ] && ok || fail "zero new rows after rerun ($rows1 vs $rows2)"
+# the same rerun with its report going to a full device: not exit 0
+run sh -c 'exec "$0" "$@" >/dev/full' "$PAYRUN" run close --period 2026-01 --config "$cfg" --as alice
+expect_rc 74 "rerun whose summary cannot be written"
+expect_err "payrun: cannot write to standard output: No space left on device" "lost summary named"
+expect_err "hint: the command itself completed" "lost summary: the work was done"
 
 # --- February: the two pending payouts, BrightPath rolls over ----------
 run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
@@ -123,11 +128,42 @@ expect_out "dry run (nothing was written)" "dry run says so"
 [ "$(ls "$W/out/acme/2026-04" 2>/dev/null | grep -c tmp || true)" = 0 ] && ok || fail "dry run leaves no temp files"
 
 # --- changed inputs while pending: recalculated and audited -------------
+# Beside February's outputs, temporary files as a killed run leaves them:
+# those of its own outputs, of a process that is gone and not recorded as a
+# committed run's, go; the rest stays (a live process's, a committed run's
+# still waiting for its rename, names that are not its outputs').
+sh -c 'exit 0' & dead=$!; wait "$dead"
+sh -c 'exit 0' & dead2=$!; wait "$dead2"
+# a zombie, as a run killed with `timeout -s KILL` is until it is collected:
+# its parent (here a sleep that never waits) has not collected it yet
+sh -c 'sleep 0 & echo $!; exec sleep 60' >"$T/zombie" & holder=$!
+for i in $(seq 50); do [ -s "$T/zombie" ] && grep -q '^[0-9]* ([^)]*) Z' "/proc/$(cat "$T/zombie")/stat" 2>/dev/null && break; sleep 0.1; done
+zombie=$(cat "$T/zombie")
+grep -q '^[0-9]* ([^)]*) Z' "/proc/$zombie/stat" && ok || fail "process $zombie is a zombie"
+o2="$W/out/acme/2026-02"
+for f in "payouts.csv.tmp-$dead" "accrual.journal.tmp-$zombie" "payouts.csv.tmp-$$" \
+         "payouts.csv.tmp-${dead}x" "notes.csv.tmp-$dead" "accrual.journal.tmp-$dead2"; do
+  echo partial >"$o2/$f"
+done
+q "INSERT INTO pending_outputs (org, run_id, final, tmp, sha256) VALUES ('acme',
+   (SELECT max(id) FROM runs), '$W/./out/acme/2026-02/waiting.csv',
+   '$W/./out/acme/2026-02/accrual.journal.tmp-$dead2', '$(printf '0%.0s' $(seq 64))')"
 sed -i 's/^D-1003,Initech pilot,won,2026-02-20,NEXGEN,first_touch,100,17000.00/D-1003,Initech pilot,won,2026-02-20,NEXGEN,first_touch,100,18000.00/' "$W/in/attributions-2026-02.csv"
 run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
 expect_rc 0 "recalculate while pending"
 [ "$(q "SELECT amount FROM payouts WHERE partner_id='NEXGEN' AND period='2026-02'")" = 1530000 ] && ok || fail "NexGen recalculated to 15,300.00"
 [ "$(q "SELECT count(*) FROM audit_events WHERE action='payout.recalculated' AND metadata LIKE '{\"before\":{\"amount\":1520000},\"after\":{\"amount\":1530000}%'")" = 1 ] && ok || fail "recalculation audited with before and after"
+expect_err "removed $o2/payouts.csv.tmp-$dead: a temporary file left by payrun process $dead" "stale temporary file removed, and said"
+kill "$holder"; wait "$holder" 2>/dev/null || true
+[ ! -e "$o2/payouts.csv.tmp-$dead" ] && ok || fail "stale temporary file of a process that is gone removed"
+[ ! -e "$o2/accrual.journal.tmp-$zombie" ] && ok || fail "stale temporary file of a zombie process removed"
+for f in "payouts.csv.tmp-$$" "payouts.csv.tmp-${dead}x" "notes.csv.tmp-$dead" "accrual.journal.tmp-$dead2"; do
+  [ -e "$o2/$f" ] && ok || fail "$f kept"
+done
+expect_err "waiting.csv, committed by run 2, is missing, and its temporary file $W/./out/acme/2026-02/accrual.journal.tmp-$dead2 is not the file the run wrote" "a recorded file with another digest is not put in place, and said"
+expect_err_lines 3 "two removals and the warning about the recorded file, nothing else"
+rm -f "$o2/payouts.csv.tmp-$$" "$o2/payouts.csv.tmp-${dead}x" "$o2/notes.csv.tmp-$dead" "$o2/accrual.journal.tmp-$dead2"
+q "DELETE FROM pending_outputs"
 
 # --- once a payout has moved on, a changed close is refused -------------
 write_config "$W/auto.yaml" '{ auto_approve_below: "20000.00" }'

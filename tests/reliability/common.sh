@@ -1,11 +1,14 @@
-# common.sh: what kill.sh and ioerr.sh share. Sourced, never run.
+# common.sh: what kill.sh, ioerr.sh and race.sh share. Sourced, never run.
+# docs/reliability.md describes the suites.
 #
-# Both suites break a close of the demo samples in some way (a SIGKILL, an
-# injected I/O error), run the close again normally, and require the end
-# state to equal that of a close that never broke: the same rows in the
-# money tables (times and run ids aside), the same files under out/ byte
-# for byte, an audit trail that verifies, a database that passes
-# integrity_check and foreign_key_check, and no temporary file left behind.
+# kill.sh and ioerr.sh break a close of the demo samples in some way (a
+# SIGKILL, an injected I/O error), run the close again normally, and
+# require the end state to equal that of a close that never broke: the
+# same rows in the money tables (times and run ids aside), the same files
+# under out/ byte for byte, an audit trail that verifies, a database that
+# passes integrity_check and foreign_key_check, and no temporary file left
+# behind. race.sh runs commands at the same time and requires the end
+# state of one serial order, with the same checks.
 #
 # Environment, as for tests/integration/*.sh:
 #   PAYRUN       the payrun binary (required)
@@ -201,7 +204,7 @@ query_raw() {
 # A case collects problems (one line each, with a category before the
 # first ": "); case_end counts it passed or failed and keeps the evidence.
 
-declare -A FIG_POINTS FIG_FAIL CAT_COUNT CAT_EXAMPLES
+declare -A FIG_POINTS=() FIG_FAIL=() CAT_COUNT=() CAT_EXAMPLES=() # empty but set, for set -u
 CASE_LABEL=""
 CASE_PROBLEMS=()
 CASE_FIG=""
@@ -233,16 +236,26 @@ case_end() {
 }
 
 # check_converged DIR SCENARIO REF: after the rerun, the workspace must
-# equal the reference. Adds a problem per difference.
+# equal the reference and pass check_invariants. Adds a problem per
+# difference.
 check_converged() {
-  local d=$1 scn=$2 ref=$3 stale n want rc msg
+  local d=$1 scn=$2 ref=$3
   canon "$d" "$d/canon.txt"
   if ! cmp -s "$ref" "$d/canon.txt"; then
     diff "$ref" "$d/canon.txt" >"$d/canon.diff"
     problem "state differs from the reference: $(grep -c '^[<>]' "$d/canon.diff") lines differ; first: $(grep -m1 '^[<>]' "$d/canon.diff" | cut -c1-220)"
   fi
+  check_invariants "$d" "$scn"
+}
+
+# check_invariants DIR SCENARIO: what must hold of any end state: no
+# temporary file under out/, integrity_check, foreign_key_check, the
+# scenario's payout count for the period, `payrun audit verify`, and the
+# invariant checker.
+check_invariants() {
+  local d=$1 scn=$2 stale n want rc msg
   stale=$(cd "$d" && find out -name '*.tmp-*' 2>/dev/null | LC_ALL=C sort | tr '\n' ' ')
-  [ -z "$stale" ] || problem "stale temporary file under out/ after the rerun: $stale"
+  [ -z "$stale" ] || problem "stale temporary file under out/ at the end: $stale"
   if [ -f "$d/var/acme.db" ]; then
     msg=$(sqlite3 "$d/var/acme.db" "PRAGMA integrity_check" 2>&1)
     [ "$msg" = ok ] || problem "integrity_check: $msg"

@@ -35,7 +35,7 @@
 SYSCALLS=${IOERR_SYSCALLS:-write,pwrite64,fsync,fdatasync,rename}
 ERRORS=${IOERR_ERRORS:-EIO ENOSPC}
 SCENARIOS="demo recalc"
-declare -A MSG_COUNT MSG_FIRST
+declare -A MSG_COUNT=() MSG_FIRST=()
 ABSORBED=()
 ABSORBED_PENDING=()
 # a canonical state without its pending_outputs count
