@@ -28,6 +28,11 @@ set -u
 : "${PAYRUN:?PAYRUN must name the payrun binary}"
 : "${BUILD:?BUILD must name the build directory}"
 : "${SRC:?SRC must name the source tree}"
+# Relative paths are made absolute: the workspaces' configs name the
+# plugin directory, and payrun reads a config's paths from its directory.
+abs_path() { case "$1" in /*|'') echo "$1" ;; */*|.|..) echo "$PWD/$1" ;; *) [ -e "$1" ] && echo "$PWD/$1" || echo "$1" ;; esac; }
+PAYRUN=$(abs_path "$PAYRUN"); BUILD=$(abs_path "$BUILD"); SRC=$(abs_path "$SRC")
+PAYRUN_GEN=$(abs_path "${PAYRUN_GEN:-}"); PAYRUN_CHECK=$(abs_path "${PAYRUN_CHECK:-}")
 
 # Fixed clock: every time payrun stamps comes from it, so outputs of two
 # closes are byte-identical and the database differs only where it must.
