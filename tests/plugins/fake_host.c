@@ -12,8 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <check.h>
-
 #include "buf.h"
 #include "money.h"
 #include "plugin_loader.h"
@@ -731,18 +729,4 @@ done:
     free(text);
     free(rows);
     return rc;
-}
-
-void fh_check_readme(const char *name, int kind)
-{
-    const char *dirs[] = {PLUGIN_BUILD_DIR};
-    char readme[PATH_MAX], why[8192];
-    loaded_plugin *p = NULL;
-    pr_err err = {0};
-
-    ck_assert_msg(plugin_load(dirs, 1, name, &p, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(p->desc->kind, kind);
-    snprintf(readme, sizeof(readme), "%s/plugins/%s/README.md", SRC_DIR, name);
-    ck_assert_msg(fh_doc_keys_match(readme, NULL, p->desc, why, sizeof(why)) == 0, "%s", why);
-    plugin_unload(p);
 }
