@@ -33,6 +33,8 @@ typedef struct calc_state {
     money_exact *exacts;
     char **rules;          /* copies of carried lines' rule names */
     size_t n_rules;
+    commission_row *rows;  /* the new lines' rows, written together */
+    char (*texts)[48];     /* their exact amounts as text */
 } calc_state;
 
 static void forget_partner(calc_state *c)
@@ -43,33 +45,45 @@ static void forget_partner(calc_state *c)
     c->n = 0;
 }
 
-static int carry(calc_state *c, const char *reason)
+/* Write the partner's lines: carried ones re-pointed one by one, new ones
+ * together. payout_id NULL carries them all to the next period. */
+static int write_lines(calc_state *c, const char *payout_id, const char *reason)
 {
-    char exact[48];
+    const char *carried_to = payout_id ? NULL : c->p->next_period;
+    size_t n_new = 0;
 
-    c->res->partners_carried++;
     for (size_t i = 0; i < c->n; i++) {
         pline *l = &c->lines[i];
-        int rc;
         if (l->carried) {
-            rc = store_commission_assign(c->s, l->id, NULL, 0, 0, c->p->next_period, reason,
-                                         c->err);
-        } else {
-            money_exact_format(l->exact, exact, sizeof(exact));
-            rc = store_commission_insert(c->s, c->p->period, l->id, c->partner, NULL, l->rule,
-                                         l->rate, exact, 0, 0, c->p->next_period, reason, c->err);
+            if (store_commission_assign(c->s, l->id, payout_id, payout_id != NULL,
+                                        payout_id ? c->shares[i] : 0, carried_to, reason,
+                                        c->err) != 0)
+                return -1;
+            continue;
         }
-        if (rc != 0)
-            return -1;
+        money_exact_format(l->exact, c->texts[n_new], sizeof(c->texts[n_new]));
+        c->rows[n_new].attr_id = l->id;
+        c->rows[n_new].rule = l->rule;
+        c->rows[n_new].rate = l->rate;
+        c->rows[n_new].exact = c->texts[n_new];
+        c->rows[n_new].amount = payout_id ? c->shares[i] : 0;
+        n_new++;
     }
-    return 0;
+    return store_commission_insert_many(c->s, c->p->period, c->partner, payout_id, carried_to,
+                                        reason, c->rows, n_new, c->err);
+}
+
+static int carry(calc_state *c, const char *reason)
+{
+    c->res->partners_carried++;
+    return write_lines(c, NULL, reason);
 }
 
 static int flush_partner(calc_state *c)
 {
     money_exact total = 0;
     int64_t amount;
-    char id[24], exact[48], reason[96], minbuf[32];
+    char id[24], reason[96], minbuf[32];
     upsert_result ur;
 
     if (c->n == 0)
@@ -114,20 +128,7 @@ static int flush_partner(calc_state *c)
     }
     if (money_add(c->res->payout_total, amount, &c->res->payout_total) != 0)
         return pr_err_set(c->err, EXIT_DATAERR, "total of the period's payouts overflows");
-    for (size_t i = 0; i < c->n; i++) {
-        pline *l = &c->lines[i];
-        int rc;
-        if (l->carried) {
-            rc = store_commission_assign(c->s, l->id, id, 1, c->shares[i], NULL, NULL, c->err);
-        } else {
-            money_exact_format(l->exact, exact, sizeof(exact));
-            rc = store_commission_insert(c->s, c->p->period, l->id, c->partner, id, l->rule,
-                                         l->rate, exact, 1, c->shares[i], NULL, NULL, c->err);
-        }
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
+    return write_lines(c, id, NULL);
 }
 
 static int grow(calc_state *c)
@@ -153,6 +154,17 @@ static int grow(calc_state *c)
     if (nr == NULL)
         return -1;
     c->rules = nr;
+    {
+        commission_row *rows = realloc(c->rows, nc * sizeof(*rows));
+        char(*texts)[48];
+        if (rows == NULL)
+            return -1;
+        c->rows = rows;
+        texts = realloc(c->texts, nc * sizeof(*texts));
+        if (texts == NULL)
+            return -1;
+        c->texts = texts;
+    }
     c->cap = nc;
     return 0;
 }
@@ -221,6 +233,8 @@ int commission_run(store *s, const commission_params *p, commission_rate_fn rate
     free(c.shares);
     free(c.exacts);
     free(c.rules);
+    free(c.rows);
+    free(c.texts);
     if (rc != 0)
         return -1;
     if (store_payouts_prune(s, p->period, p->run_id, p->actor, p->at, &deleted, err) != 0)

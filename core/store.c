@@ -2077,6 +2077,82 @@ int store_commission_insert(store *s, const char *period, int64_t attr_id,
     return 0;
 }
 
+/*
+ * A partner's new commission lines, COMMISSION_BATCH to a statement: one
+ * statement per line spent as much starting, ending and resetting the
+ * statement as inserting the row. The values common to all rows are bound
+ * once (?1 to ?6), then five per row.
+ */
+#define COMMISSION_BATCH 16
+
+static const char *commission_batch_sql(void)
+{
+    static char sql[2048];
+
+    if (sql[0] == '\0') {
+        size_t o = (size_t)snprintf(sql, sizeof(sql),
+                                    "INSERT INTO commission_lines (org, period, partner_id, payout_id,"
+                                    " carried_to, carry_reason, attribution_line_id, rule, rate, exact,"
+                                    " amount) VALUES");
+        for (int i = 0; i < COMMISSION_BATCH; i++) {
+            int b = 7 + 5 * i;
+            o += (size_t)snprintf(sql + o, sizeof(sql) - o,
+                                  "%s(?1,?2,?3,?4,?5,?6,?%d,?%d,?%d,?%d,?%d)", i ? "," : "", b,
+                                  b + 1, b + 2, b + 3, b + 4);
+        }
+    }
+    return sql;
+}
+
+int store_commission_insert_many(store *s, const char *period, const char *partner_id,
+                                 const char *payout_id, const char *carried_to,
+                                 const char *carry_reason, const commission_row *rows, size_t n,
+                                 pr_err *err)
+{
+    size_t i = 0;
+
+    if (need_tx(s, err) != 0)
+        return -1;
+    for (; n - i >= COMMISSION_BATCH; i += COMMISSION_BATCH) {
+        sqlite3_stmt *st;
+        int rc;
+
+        if (prepare(s, &st, commission_batch_sql(), err) != 0)
+            return -1;
+        sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, partner_id, -1, SQLITE_STATIC);
+        bind_text(st, 4, payout_id);
+        bind_text(st, 5, carried_to);
+        bind_text(st, 6, carry_reason);
+        for (int k = 0; k < COMMISSION_BATCH; k++) {
+            const commission_row *r = &rows[i + (size_t)k];
+            int b = 7 + 5 * k;
+            sqlite3_bind_int64(st, b, r->attr_id);
+            sqlite3_bind_text(st, b + 1, r->rule, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, b + 2, r->rate);
+            sqlite3_bind_text(st, b + 3, r->exact, -1, SQLITE_STATIC);
+            if (payout_id != NULL)
+                sqlite3_bind_int64(st, b + 4, r->amount);
+            else
+                sqlite3_bind_null(st, b + 4);
+        }
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? 0 : db_fail(s, err, "insert commission lines");
+        release(s, st);
+        if (rc != 0)
+            return -1;
+    }
+    for (; i < n; i++) {
+        const commission_row *r = &rows[i];
+        if (store_commission_insert(s, period, r->attr_id, partner_id, payout_id, r->rule,
+                                    r->rate, r->exact, payout_id != NULL, r->amount, carried_to,
+                                    carry_reason, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_commission_assign(store *s, int64_t line_id, const char *payout_id, int has_amount,
                             int64_t amount, const char *carried_to, const char *carry_reason,
                             pr_err *err)

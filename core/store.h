@@ -225,6 +225,22 @@ int store_commission_insert(store *s, const char *period, int64_t attr_id,
                             const char *partner_id, const char *payout_id, const char *rule,
                             int64_t rate, const char *exact, int has_amount, int64_t amount,
                             const char *carried_to, const char *carry_reason, pr_err *err);
+/* One new commission line for store_commission_insert_many. */
+typedef struct commission_row {
+    int64_t attr_id;
+    const char *rule;
+    int64_t rate;
+    const char *exact;  /* decimal text */
+    int64_t amount;     /* its share of the payout; unused when carried */
+} commission_row;
+/* Insert the commission lines of `n` attribution lines of one partner, all
+ * in payout `payout_id` (with their amounts) or, with payout_id NULL, all
+ * carried to `carried_to` for `carry_reason`: the same rows as n calls of
+ * store_commission_insert, written several to a statement. */
+int store_commission_insert_many(store *s, const char *period, const char *partner_id,
+                                 const char *payout_id, const char *carried_to,
+                                 const char *carry_reason, const commission_row *rows, size_t n,
+                                 pr_err *err);
 /* Re-point a carried commission line at a payout, or carry it further. */
 int store_commission_assign(store *s, int64_t line_id, const char *payout_id, int has_amount,
                             int64_t amount, const char *carried_to, const char *carry_reason,
