@@ -1834,6 +1834,48 @@ int store_lines_settle(store *s, int64_t run_id, const char *period, store_rejec
         return -1;
     if (!s->staging || s->staged == 0)
         return 0;
+    /* The usual case, every line good: one statement sorts and inserts
+     * them all. A line it refuses (an unknown partner's, a second one of a
+     * deal and partner) aborts it with nothing inserted, and the lines go
+     * one by one below, to find which. The sort and the inserts, which go
+     * in order, run within the smaller cache. */
+    if (exec(s, "PRAGMA main.cache_size = -" SORT_CACHE_KIB, err) != 0)
+        return -1;
+    if (prepare(s, &st,
+                "INSERT INTO attribution_lines (org, period, run_id, source_line, deal_id,"
+                " deal_name, deal_status, closed_on, partner_id, model, percentage,"
+                " attributed_amount, currency, product_line)"
+                " SELECT ?1, ?2, ?3, source_line, deal_id, coalesce(deal_name, ''), deal_status,"
+                " coalesce(closed_on, ''), partner_id, coalesce(model, ''),"
+                " coalesce(percentage, ''), attributed_amount, currency, product_line"
+                " FROM temp.staged_lines ORDER BY partner_id, seq", err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, run_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        *settled = sqlite3_changes64(s->db);
+        release(s, st);
+        st = NULL;
+        if (exec(s, "PRAGMA main.cache_size = -" PAGE_CACHE_KIB, err) != 0)
+            return -1;
+        if (*settled != s->staged)
+            return pr_err_set(err, EXIT_SOFTWARE, "settled %lld of %lld staged lines",
+                              (long long)*settled, (long long)s->staged);
+        s->staged = 0;
+        return exec(s, "DELETE FROM temp.staged_lines; DELETE FROM temp.staged_rejects;", err);
+    }
+    if ((rc & 0xff) != SQLITE_CONSTRAINT) {
+        rc = db_fail(s, err, "settle staged lines");
+        release(s, st);
+        return rc;
+    }
+    release(s, st);
+    st = NULL;
+    if (exec(s, "PRAGMA main.cache_size = -" PAGE_CACHE_KIB, err) != 0)
+        return -1;
+
     /* A statement of its own (not the cache's): store_line_insert and
      * stash_reject run while it is open. */
     if (sqlite3_prepare_v2(s->db,

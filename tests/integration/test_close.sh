@@ -117,6 +117,35 @@ grep -q 'unknown partner' "$rej" && ok || fail "rejects give the reason"
 [ "$(q "SELECT count(*) FROM payouts")" = "$before" ] && ok || fail "failed run changed nothing"
 [ "$(q "SELECT count(*) FROM runs WHERE period='2026-03'")" = 0 ] && ok || fail "failed run not recorded"
 
+# --- lines refused when settled, through the real core -----------------
+# A second line of a deal and partner and an unknown partner's line are
+# found after the last row; with on_reject: skip the good lines go in, the
+# first of the two stays, and the rejects carry each row as written.
+sed 's|in/attributions-{period}.csv", partners: in/partners.csv }|in/attributions-{period}.csv", partners: in/partners.csv, on_reject: skip }|; s|database: db/acme.db|database: db/settle.db|; s|../audit.jsonl|../settle-audit.jsonl|' "$cfg" >"$W/settle.yaml"
+{ cat "$W/in/attributions-2026-02.csv"
+  sed -n 2p "$W/in/attributions-2026-02.csv" | sed 's/,won,\(2026-02-..\),/,won,\1,/; s/,[0-9.]*,USD,/,1.00,USD,/'
+  printf 'D-9001,Nobody deal,won,2026-02-09,NOSUCH,first_touch,100,10.00,USD,\n'
+  sed -n 3p "$W/in/attributions-2026-02.csv"
+} >"$W/in/attributions-2026-05.csv"
+sed -i 's/,2026-02-/,2026-05-/' "$W/in/attributions-2026-05.csv"
+n_read=$(($(wc -l <"$W/in/attributions-2026-05.csv") - 1))
+run "$PAYRUN" run close --period 2026-05 --config "$W/settle.yaml" --as alice
+expect_rc 0 "close with on_reject: skip and refusals at settling"
+sq() { sqlite3 "$W/db/settle.db" "$1"; }
+rej="$W/out/acme/2026-05/rejects.csv"
+first_deal=$(sed -n 2p "$W/in/attributions-2026-05.csv" | cut -d, -f1)
+first_amount=$(sed -n 2p "$W/in/attributions-2026-05.csv" | cut -d, -f8 | tr -d .)
+last_line=$(wc -l <"$W/in/attributions-2026-05.csv")
+[ "$(grep -c "^attributions-2026-05.csv,$((last_line - 2)),\"duplicate deal_id \"\"$first_deal\"\"" "$rej")" = 1 ] && ok || fail "the second line of a deal is rejected with its line"
+[ "$(grep -c "^attributions-2026-05.csv,$((last_line - 1)),\"unknown partner \"\"NOSUCH\"\"\",\"D-9001,Nobody deal,won,2026-05-09,NOSUCH," "$rej")" = 1 ] && ok || fail "the unknown partner's line is rejected with the row as written"
+[ "$(grep -c "^attributions-2026-05.csv,$last_line,\"duplicate deal_id" "$rej")" = 1 ] && ok || fail "a repeat of a good line after them is rejected too"
+[ "$(sq "SELECT attributed_amount FROM attribution_lines WHERE period='2026-05' AND deal_id='$first_deal'")" = "$first_amount" ] && ok || fail "the first line of the deal is the one kept"
+counts=$(sq "SELECT counts FROM runs WHERE period='2026-05'")
+imported=$(sq "SELECT count(*) FROM attribution_lines WHERE period='2026-05'")
+echo "$counts" | grep -q "\"read\":$n_read," && ok || fail "read counts every row: $counts"
+echo "$counts" | grep -q "\"imported\":$imported," && ok || fail "imported is what the table holds: $counts"
+echo "$counts" | grep -q "\"rejected\":3," && ok || fail "three rejected: $counts"
+
 # --- dry run: nothing written -------------------------------------------
 cp "$SRC/samples/attributions-2026-02.csv" "$W/in/attributions-2026-04.csv"
 sed -i 's/2026-02-/2026-04-/' "$W/in/attributions-2026-04.csv"
