@@ -25,6 +25,7 @@
 # libcsv and the SQLite headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 root=$PWD
 build="build-bench"
 partners=10000
@@ -62,11 +63,7 @@ floor="$root/$build/floor"
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] &&
-   [ -n "$(git status --porcelain -- core plugins include tools CMakeLists.txt 2>/dev/null)" ]; then
-  commit="$commit with uncommitted changes to the build"
-fi
+commit=$(bench_commit)
 
 # A new config per size; every path in it is relative to bench/work/N/.
 write_config() {

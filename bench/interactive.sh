@@ -11,11 +11,8 @@
 # payouts < 0.5 s. The close itself is timed too, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] &&
-   [ -n "$(git status --porcelain -- core plugins include tools CMakeLists.txt 2>/dev/null)" ]; then
-  commit="$commit with uncommitted changes to the build"
-fi
+. bench/common.sh
+commit=$(bench_commit)
 lines=${1:-1000000}
 partners=${2:-10000}
 build=build-bench
