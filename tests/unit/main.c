@@ -12,7 +12,8 @@
 int main(int argc, char **argv)
 {
     Suite *(*all[])(void) = {money_suite, config_suite, state_suite,
-                             audit_suite, store_suite, loader_suite, commission_suite};
+                             audit_suite, store_suite, loader_suite, commission_suite,
+                             linesort_suite};
     SRunner *sr = NULL;
     int failed;
 

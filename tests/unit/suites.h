@@ -11,6 +11,7 @@ Suite *audit_suite(void);
 Suite *store_suite(void);
 Suite *loader_suite(void);
 Suite *commission_suite(void);
+Suite *linesort_suite(void);
 
 /* Directory of tests/fixtures in the source tree, and of the fixture
  * plugins in the build tree; set by CMake. */

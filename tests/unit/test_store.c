@@ -7,6 +7,8 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include <payrun/plugin.h>
+
 #include "store.h"
 #include "suites.h"
 #include "testutil.h"
@@ -332,6 +334,137 @@ START_TEST(busy_database_is_a_temporary_failure)
 }
 END_TEST
 
+/* Settling: lines go in sixteen to a statement. A second line of a deal
+ * and partner inside a full batch, one against a line settled earlier in
+ * the transaction, and lines of an unknown partner are each refused with
+ * their reason and handed back in file order; every other line is in the
+ * table once, in partner order, file order within a partner. */
+typedef struct refusal {
+    int64_t line[16];
+    char why[16][128];
+    int n;
+} refusal;
+
+static int note_refusal(void *ud, const struct payrun_line *l, const char *why)
+{
+    refusal *r = ud;
+    ck_assert_int_lt(r->n, 16);
+    r->line[r->n] = l->source_line;
+    snprintf(r->why[r->n], sizeof(r->why[0]), "%s", why);
+    r->n++;
+    return 0;
+}
+
+static void stage(store *s, int64_t source_line, const char *partner_id, const char *deal)
+{
+    struct payrun_line l;
+    pr_err err = {0};
+
+    memset(&l, 0, sizeof(l));
+    l.source_line = source_line;
+    l.partner_id = partner_id;
+    l.deal_id = deal;
+    l.deal_name = "a deal";
+    l.deal_status = "won";
+    l.closed_on = "2026-02-10";
+    l.model = "equal_split";
+    l.percentage = "100";
+    l.attributed_amount = source_line * 100;
+    l.currency = "USD";
+    ck_assert_msg(store_line_stage(s, &l, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(settle_refuses_in_file_order)
+{
+    store *s = open_org("acme");
+    pr_err err = {0};
+    refusal r = {{0}, {{0}}, 0};
+    int64_t run_id, settled, refused;
+    const char *partners[] = {"P2", "P1", "P3"};
+    char deal[32];
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int64_t prev_line = 0;
+    char prev[8] = "";
+    int rows = 0;
+
+    ck_assert_int_eq(store_begin(s, &err), 0);
+    add_partner(s, "P1");
+    add_partner(s, "P2");
+    add_partner(s, "P3");
+    ck_assert_int_eq(store_run_insert(s, "2026-02", "close", "alice", "c", "{}",
+                                      "2026-03-01T00:00:00Z", &run_id, &err), 0);
+    /* Lines 2..91: P2, P1, P3 in turn, 30 each. */
+    for (int i = 0; i < 90; i++) {
+        snprintf(deal, sizeof(deal), "D%d", i);
+        if (i == 40)
+            /* P1's deal of line 3, again: among P1's first sixteen. */
+            stage(s, i + 2, "P1", "D1");
+        else if (i == 50)
+            stage(s, i + 2, "NOPE", deal);
+        else
+            stage(s, i + 2, partners[i % 3], deal);
+    }
+    ck_assert_int_eq(store_lines_staged(s), 90);
+    ck_assert_msg(store_lines_settle(s, run_id, "2026-02", note_refusal, &r, &settled, &refused,
+                                     &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(settled, 88);
+    ck_assert_int_eq(refused, 2);
+    ck_assert_int_eq(store_lines_staged(s), 0);
+    ck_assert_int_eq(r.n, 2);
+    ck_assert_int_eq(r.line[0], 42);
+    ck_assert_str_eq(r.why[0], "duplicate deal_id \"D1\" for partner_id \"P1\"");
+    ck_assert_int_eq(r.line[1], 52);
+    ck_assert_str_eq(r.why[1], "unknown partner \"NOPE\"");
+
+    /* A second settle in the same transaction: P3's D2 is already there. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(deal, sizeof(deal), "E%d", i);
+        stage(s, 200 + i, "P3", i == 7 ? "D2" : deal);
+    }
+    r.n = 0;
+    ck_assert_msg(store_lines_settle(s, run_id, "2026-02", note_refusal, &r, &settled, &refused,
+                                     &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(settled, 19);
+    ck_assert_int_eq(refused, 1);
+    ck_assert_int_eq(r.line[0], 207);
+    ck_assert_str_eq(r.why[0], "duplicate deal_id \"D2\" for partner_id \"P3\"");
+    ck_assert_int_eq(store_commit(s, &err), 0);
+    store_close(s);
+
+    /* The first settle's rows: partner order, file order within, no gap. */
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT id, partner_id, source_line, deal_id,"
+                                            " attributed_amount, product_line, deal_name"
+                                            " FROM attribution_lines WHERE run_id = ?1"
+                                            " AND source_line < 200 ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, run_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 1);
+        int64_t line = sqlite3_column_int64(st, 2);
+        int c = strcmp(prev, p);
+        ck_assert_int_eq(sqlite3_column_int64(st, 0), rows + 1);
+        ck_assert_msg(c < 0 || (c == 0 && line > prev_line), "line %lld out of order",
+                      (long long)line);
+        ck_assert(line != 42 && line != 52);
+        ck_assert_int_eq(sqlite3_column_int64(st, 4), line * 100);
+        ck_assert_int_eq(sqlite3_column_type(st, 5), SQLITE_NULL);
+        ck_assert_str_eq((const char *)sqlite3_column_text(st, 6), "a deal");
+        snprintf(prev, sizeof(prev), "%s", p);
+        prev_line = line;
+        rows++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    ck_assert_int_eq(rows, 88);
+    ck_assert_int_eq(count("SELECT count(*) FROM attribution_lines"), 107);
+    ck_assert_int_eq(count("SELECT count(*) FROM attribution_lines WHERE partner_id = 'P1'"
+                           " AND deal_id = 'D1' AND source_line = 3"), 1);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -348,6 +481,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, edit_and_delete_only_while_pending);
     tcase_add_test(tc, changes_need_a_transaction);
     tcase_add_test(tc, busy_database_is_a_temporary_failure);
+    tcase_add_test(tc, settle_refuses_in_file_order);
     suite_add_tcase(s, tc);
     return s;
 }
