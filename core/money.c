@@ -760,10 +760,24 @@ int money_exact_format(money_exact x, char *buf, size_t cap)
     unsigned __int128 m = x < 0 ? (unsigned __int128)0 - (unsigned __int128)x
                                 : (unsigned __int128)x;
 
-    do {
-        tmp[n++] = (char)('0' + (int)(m % 10));
-        m /= 10;
-    } while (m != 0);
+    /* Nineteen digits at a time by one 128-bit division, the rest in 64
+     * bits: a digit per 128-bit division and remainder was a fifth of the
+     * calculation's own time. */
+    while (m > UINT64_MAX) {
+        const uint64_t ten19 = 10000000000000000000u;
+        uint64_t low = (uint64_t)(m % ten19);
+        m /= ten19;
+        for (int d = 0; d < 19; d++) {
+            tmp[n++] = (char)('0' + (int)(low % 10));
+            low /= 10;
+        }
+    }
+    for (uint64_t v = (uint64_t)m;;) {
+        tmp[n++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+        if (v == 0)
+            break;
+    }
     if (x < 0)
         tmp[n++] = '-';
     if (buf == NULL || cap < n + 1)

@@ -605,6 +605,31 @@ START_TEST(test_exact_text_round_trip)
     }
     ck_assert_int_eq(money_exact_format(min, buf, sizeof(buf)), 40);
     ck_assert_str_eq(buf, "-170141183460469231731687303715884105728");
+    /* Past 64 bits the digits go nineteen at a time: the zeros inside a
+     * group, and the groups' boundaries, are written too. */
+    {
+        const unsigned __int128 e19 = 10000000000000000000u;
+        static const struct {
+            unsigned __int128 v;
+            int neg;
+            const char *text;
+        } exact_texts[] = {
+            {(unsigned __int128)UINT64_MAX, 0, "18446744073709551615"},
+            {(unsigned __int128)UINT64_MAX + 1, 0, "18446744073709551616"},
+            {(unsigned __int128)UINT64_MAX + 1, 1, "-18446744073709551616"},
+            {e19 * e19, 0, "100000000000000000000000000000000000000"},
+            {e19 * e19 + 1, 1, "-100000000000000000000000000000000000001"},
+            {e19 * 7 + 5, 0, "70000000000000000005"},
+        };
+        for (size_t i = 0; i < sizeof(exact_texts) / sizeof(exact_texts[0]); i++) {
+            money_exact x = (money_exact)exact_texts[i].v;
+            if (exact_texts[i].neg)
+                x = -x;
+            ck_assert_int_eq(money_exact_format(x, buf, sizeof(buf)),
+                             (int)strlen(exact_texts[i].text));
+            ck_assert_str_eq(buf, exact_texts[i].text);
+        }
+    }
 }
 END_TEST
 
