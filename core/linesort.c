@@ -164,8 +164,11 @@ static int ls_ioerr(linesort *ls, pr_err *err, const char *what, int e)
 {
     pr_err_set(err, EXIT_IOERR, "%s the temporary file of sorted attribution lines in %s: %s",
                what, ls->dir, strerror(e));
-    return pr_err_hint(err, "free space in %s, or set TMPDIR to a directory with room for the "
-                            "import (about the input file's size)", ls->dir);
+    if (e == ENOSPC || e == EDQUOT)
+        return pr_err_hint(err, "free space in %s, or set TMPDIR to a directory with room for "
+                                "about the attribution file's size", ls->dir);
+    return pr_err_hint(err, "set TMPDIR to a writable directory with room for about the "
+                            "attribution file's size");
 }
 
 static int ls_open_file(linesort *ls, pr_err *err)
