@@ -1886,8 +1886,11 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
     }
     if (has_kind(&r, PAYRUN_KIND_APPROVER)) {
         int released = 0;
+        int approved = 0;
         if (store_release_stale_holds(r.s, o->period, r.run_id, o->actor, r.clock, &released,
-                                      err) != 0)
+                                      err) != 0 ||
+            store_approve_satisfied(r.s, o->period, r.run_id, o->actor, r.clock, &approved,
+                                    err) != 0)
             goto rollback;
     }
 

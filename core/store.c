@@ -3026,6 +3026,104 @@ int store_release_stale_holds(store *s, const char *period, int64_t run_id, cons
     return ret;
 }
 
+/*
+ * A payout whose approval rules were lowered to what its approvers have
+ * already given: approved now, credited to the approver who gave the last
+ * of them, with the run's actor on the audit event. Only approvals that
+ * could approve it today count: not its creator's, not the amount
+ * setter's, and not this run's actor's (who just recalculated it).
+ */
+typedef struct satisfied {
+    char id[64], last[65];
+    int given, required;
+} satisfied;
+
+int store_approve_satisfied(store *s, const char *period, int64_t run_id, const char *actor,
+                            const char *at, int *approved, pr_err *err)
+{
+    sqlite3_stmt *st;
+    satisfied *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc, ret = 0;
+
+    *approved = 0;
+    if (need_tx(s, err) != 0 ||
+        prepare(s, &st,
+                "SELECT p.id, count(*), p.approvals_required, max(a.at || char(1) || a.approver)"
+                " FROM payouts p JOIN approvals a ON a.org = p.org AND a.payout_id = p.id"
+                " WHERE p.org = ?1 AND p.period = ?2 AND p.kind = 'commission'"
+                " AND p.status = 'pending_approval' AND p.hold_reason IS NULL"
+                " AND a.approver <> p.created_by AND a.approver <> coalesce(p.amount_set_by, '')"
+                " AND a.approver <> ?3"
+                " GROUP BY p.id HAVING count(*) >= p.approvals_required ORDER BY p.id",
+                err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, period, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, actor, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *last = col_text(st, 3), *sep = strchr(last, '\1');
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            satisfied *nl = realloc(list, nc * sizeof(*nl));
+            if (nl == NULL) {
+                ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+                break;
+            }
+            list = nl;
+            cap = nc;
+        }
+        copy_col(list[n].id, sizeof(list[n].id), st, 0);
+        list[n].given = sqlite3_column_int(st, 1);
+        list[n].required = sqlite3_column_int(st, 2);
+        snprintf(list[n].last, sizeof(list[n].last), "%s", sep ? sep + 1 : "");
+        n++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, err, "read payouts with their approvals given");
+    release(s, st);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        buf extra;
+        char *x;
+        payout p;
+
+        buf_init(&extra);
+        buf_printf(&extra, "\"approvals_given\":%d,\"approvals_required\":%d,",
+                   list[i].given, list[i].required);
+        buf_json_kv(&extra, "approved_by", list[i].last);
+        buf_printf(&extra, ",\"run_id\":%lld", (long long)run_id);
+        x = buf_take(&extra);
+        if (x == NULL) {
+            ret = pr_err_set(err, EXIT_SOFTWARE, "out of memory");
+            break;
+        }
+        ret = get_existing(s, list[i].id, &p, err) != 0 ||
+                      move_loaded(s, &p, MOVE_APPROVE, actor, at, NULL, NULL, x, err) != 0
+                  ? -1
+                  : 0;
+        free(x);
+        if (ret != 0)
+            break;
+        if (prepare(s, &st, "UPDATE payouts SET approved_by = ?1 WHERE org = ?2 AND id = ?3",
+                    err) != 0) {
+            ret = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, list[i].last, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, s->org, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, list[i].id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        release(s, st);
+        if (rc != SQLITE_DONE) {
+            ret = db_fail(s, err, "credit the approval");
+            break;
+        }
+        (*approved)++;
+    }
+    free(list);
+    return ret;
+}
+
 /* ---- output files between commit and rename ------------------------------ */
 
 int store_output_pending(store *s, int64_t run_id, const char *final, const char *tmp,

@@ -269,6 +269,11 @@ int store_payout_hold(store *s, const char *id, const char *reason, const char *
  * not put (or keep) in place: the rule that held them no longer does. */
 int store_release_stale_holds(store *s, const char *period, int64_t run_id, const char *actor,
                               const char *at, int *released, pr_err *err);
+/* Approve the period's pending, unheld commission payouts whose approvals
+ * given (by approvers other than their creator, their amount's setter and
+ * `actor`) now reach their required approvals: a rule lowered them. */
+int store_approve_satisfied(store *s, const char *period, int64_t run_id, const char *actor,
+                            const char *at, int *approved, pr_err *err);
 
 struct payrun_payout_view;
 typedef int (*store_view_cb)(void *ud, const struct payrun_payout_view *v);

@@ -270,4 +270,31 @@ m() { sqlite3 "$W/db/many.db" "$1"; }
 run "$PAYRUN" audit verify --config "$W/many.yaml"
 expect_rc 0 "chain intact after concurrent approvals"
 
+# --- a rule lowered to the approvals already given ------------------------------
+# NexGen's 15200.00 needs two approvals; bob gives one. The rule then asks
+# two only from 20000.00: the rerun approves it, credited to bob, with the
+# run's actor on the event. A payout with no approval stays pending.
+gamma() { # gamma [approvals with: block]
+  write_config "$W/gamma.yaml" gamma "${1:-}"
+  sed -i 's|db/shared.db|db/gamma.db|; s|output_dir: out/|output_dir: out-gamma/|' "$W/gamma.yaml"
+}
+g() { run "$PAYRUN" "$@" --config "$W/gamma.yaml"; }
+gq() { sqlite3 "$W/db/gamma.db" "$1"; }
+gamma
+g run close --period 2026-02 --as alice
+expect_rc 0 "gamma close"
+GNEX=$(gq "SELECT id FROM payouts WHERE partner_id='NEXGEN' AND period='2026-02'")
+g approve "$GNEX" --as bob
+expect_out "waiting for more (1 of 2)" "one of two given"
+gamma '{ two_approvals_from: "20000.00" }'
+g run close --period 2026-02 --as alice
+expect_rc 0 "rerun asking fewer approvals"
+[ "$(gq "SELECT status || ' ' || approved_by || ' ' || approvals_required FROM payouts WHERE id='$GNEX'")" = "approved bob 1" ] && ok || fail "approved once its one approval was enough ($(gq "SELECT status, approved_by, approvals_required FROM payouts WHERE id='$GNEX'"))"
+[ "$(gq "SELECT actor || ' ' || json_extract(metadata, '\$.approvals_given') || ' ' || json_extract(metadata, '\$.approved_by') FROM audit_events WHERE entity_id='$GNEX' AND action='payout.approved'")" = "alice 1 bob" ] && ok || fail "the approval is audited with the run's actor and the approver"
+[ "$(gq "SELECT count(*) FROM payouts WHERE status='approved'")" = 1 ] && ok || fail "payouts without approvals stay pending"
+g approve "$GNEX" --as carol
+expect_rc 65 "an approved payout takes no more approvals"
+g audit verify
+expect_rc 0 "gamma chain intact"
+
 finish
