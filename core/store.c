@@ -222,9 +222,16 @@ static int db_fail(store *s, pr_err *err, const char *what)
     }
     if (prc == SQLITE_CONSTRAINT)
         return pr_err_set(err, EXIT_DATAERR, "%s: %s", what, sqlite3_errmsg(s->db));
-    if (prc == SQLITE_FULL || prc == SQLITE_IOERR)
-        return pr_err_set(err, EXIT_IOERR, "database \"%s\": %s: %s", s->path, what,
-                          sqlite3_errmsg(s->db));
+    if (prc == SQLITE_FULL || prc == SQLITE_IOERR) {
+        pr_err_set(err, EXIT_IOERR, "database \"%s\": %s: %s", s->path, what,
+                   sqlite3_errmsg(s->db));
+        /* A failed COMMIT may still have committed: the rerun is what is
+         * safe to advise, since an identical rerun of a committed run
+         * changes nothing. */
+        return pr_err_hint(err, "check free space and the system log for the disk holding it, "
+                                "then run the command again (a run that did commit is not "
+                                "repeated)");
+    }
     return pr_err_set(err, EXIT_SOFTWARE, "database \"%s\": %s: %s", s->path, what,
                       sqlite3_errmsg(s->db));
 }
