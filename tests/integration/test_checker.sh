@@ -208,6 +208,8 @@ t_line_amount()     { cq "UPDATE commission_lines SET amount = amount + 1 WHERE 
                           (SELECT min(attribution_line_id) FROM commission_lines WHERE payout_id = '$TECH')"; }
 t_line_unlinked()   { cq "UPDATE commission_lines SET payout_id = NULL WHERE payout_id = '$CLOUD'"; }
 t_line_exact()      { cq "UPDATE commission_lines SET exact = exact || '0' WHERE payout_id = '$DATA'"; }
+# The same values, spelt with a leading zero: payrun never writes that.
+t_exact_spelling()  { cq "UPDATE commission_lines SET exact = '0' || exact WHERE payout_id = '$DATA' AND exact <> '0'"; }
 t_line_deleted()    { cq "DELETE FROM commission_lines WHERE payout_id = '$DATA'"; }
 t_event_deleted()   { cq "DELETE FROM audit_events WHERE org = 'acme' AND seq = 20"; }
 t_last_deleted()    { cq "DELETE FROM audit_events WHERE org = 'acme' AND seq = (SELECT max(seq) FROM audit_events WHERE org = 'acme')"; }
@@ -246,6 +248,7 @@ tamper "manual payout amount changed" audit t_manual_amount
 tamper "commission line amount edited" conservation t_line_amount
 tamper "commission lines unlinked from their payout" conservation t_line_unlinked
 tamper "exact value edited" conservation t_line_exact
+tamper "exact value spelt with a leading zero" conservation t_exact_spelling "not an integer as payrun writes it"
 tamper "commission lines deleted" conservation t_line_deleted
 tamper "audit event deleted" audit t_event_deleted "sequence gap"
 tamper "last audit event deleted" audit t_last_deleted
