@@ -206,6 +206,13 @@ static const char *const migrations[] = {
      * (period, partner, id), so neither needs a sort. */
     "DROP INDEX payouts_by_status;"
     "CREATE INDEX payouts_by_status ON payouts (org, status, period, partner_id, id);",
+    /* 3: commission lines by partner, then payout. A close writes them in
+     * partner order, so the index grows at one place; keyed by payout
+     * first, each partner's lines went to a random page of it (payout ids
+     * are hashes), a third of the calculation's time at 1M lines. Every
+     * lookup by payout knows the payout's partner. */
+    "DROP INDEX commission_by_payout;"
+    "CREATE INDEX commission_by_payout ON commission_lines (org, partner_id, payout_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1370,7 +1377,8 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
         return db_fail(s, err, "delete approvals");
     if (prepare(s, &st,
                 "UPDATE commission_lines SET payout_id = NULL, amount = NULL, carried_to = ?3,"
-                " carry_reason = 'payout deleted' WHERE org = ?1 AND payout_id = ?2",
+                " carry_reason = 'payout deleted' WHERE org = ?1 AND partner_id = ?4"
+                " AND payout_id = ?2",
                 err) != 0)
         return -1;
     {
@@ -1379,6 +1387,7 @@ int store_payout_delete(store *s, const char *id, const char *actor, const char 
         sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, next, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, p.partner_id, -1, SQLITE_TRANSIENT);
     }
     rc = sqlite3_step(st);
     release(s, st);
@@ -1650,8 +1659,9 @@ int store_period_reset(store *s, const char *period, int lines_too, pr_err *err)
     if (exec_bound(s,
                    "UPDATE commission_lines SET payout_id = NULL, amount = NULL,"
                    " carried_to = ?2, carry_reason = 'carried forward'"
-                   " WHERE org = ?1 AND payout_id IN (SELECT id FROM payouts"
-                   " WHERE org = ?1 AND period = ?2 AND kind = 'commission') AND period < ?2",
+                   " WHERE org = ?1 AND (partner_id, payout_id) IN (SELECT partner_id, id"
+                   " FROM payouts WHERE org = ?1 AND period = ?2 AND kind = 'commission')"
+                   " AND period < ?2",
                    period, "release consumed lines", err) != 0 ||
         exec_bound(s,
                    "UPDATE commission_lines SET carried_to = ?2, carry_reason = 'carried forward'"
@@ -1662,8 +1672,9 @@ int store_period_reset(store *s, const char *period, int lines_too, pr_err *err)
      * taken them: one is refused while a later period is closed) or
      * carried on. */
     if (exec_bound(s,
-                   "DELETE FROM commission_lines WHERE org = ?1 AND payout_id IN (SELECT id"
-                   " FROM payouts WHERE org = ?1 AND period = ?2 AND kind = 'commission')",
+                   "DELETE FROM commission_lines WHERE org = ?1 AND (partner_id, payout_id) IN"
+                   " (SELECT partner_id, id FROM payouts WHERE org = ?1 AND period = ?2"
+                   " AND kind = 'commission')",
                    period, "delete commission lines", err) != 0 ||
         exec_bound(s,
                    "DELETE FROM commission_lines WHERE org = ?1 AND payout_id IS NULL"
@@ -2512,7 +2523,7 @@ int store_payout_views(store *s, const char *period, int commission_only, store_
                 " p.created_at, p.created_by, p.approved_by, p.approved_at, p.paid_at,"
                 " p.reference, p.notes, p.hold_reason,"
                 " (SELECT count(*) FROM commission_lines c WHERE c.org = p.org"
-                "  AND c.payout_id = p.id),"
+                "  AND c.partner_id = p.partner_id AND c.payout_id = p.id),"
                 " (SELECT q.amount FROM payouts q WHERE q.org = p.org AND q.partner_id ="
                 "  p.partner_id AND q.period < p.period ORDER BY q.period DESC LIMIT 1),"
                 " p.kind, coalesce(pa.routing_number, ''), coalesce(pa.account_number, ''),"
@@ -2882,7 +2893,9 @@ int store_payout_lines(store *s, const char *id, int64_t *count, int64_t *total,
     *count = 0;
     *total = 0;
     if (prepare(s, &st,
-                "SELECT amount FROM commission_lines WHERE org = ?1 AND payout_id = ?2", err) != 0)
+                "SELECT c.amount FROM payouts p JOIN commission_lines c ON c.org = p.org"
+                " AND c.partner_id = p.partner_id AND c.payout_id = p.id"
+                " WHERE p.org = ?1 AND p.id = ?2", err) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);

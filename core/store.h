@@ -18,7 +18,7 @@
 #include "error.h"
 #include "state.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Approvers needed by a payout whose amount a person typed (created or
  * edited by hand), none of them that person: a figure nobody computed

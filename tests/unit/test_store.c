@@ -101,8 +101,9 @@ START_TEST(schema_and_pragmas)
 }
 END_TEST
 
-/* A schema version 1 database (payouts_by_status on three columns) is
- * brought to version 2 on open, its rows kept. */
+/* A schema version 1 database (payouts_by_status on three columns,
+ * commission_by_payout on org and payout) is brought to the current
+ * version on open, its rows kept. */
 START_TEST(version_1_is_migrated)
 {
     store *s = open_org("acme");
@@ -110,17 +111,23 @@ START_TEST(version_1_is_migrated)
     store_close(s);
     ck_assert_int_eq(tu_sqlite3(db, "DROP INDEX payouts_by_status;"
                                     " CREATE INDEX payouts_by_status ON payouts (org, status, period);"
+                                    " DROP INDEX commission_by_payout;"
+                                    " CREATE INDEX commission_by_payout ON commission_lines"
+                                    " (org, payout_id);"
                                     " INSERT INTO partners (org, partner_id, name, type, tier,"
                                     " commission_rate, status, currency, email) VALUES ('acme',"
                                     " 'P1', 'P', 'referral', 'gold', 0, 'active', 'USD', '');"
                                     " PRAGMA user_version = 1"), 0);
     ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"), 3);
     s = open_org("acme");
-    ck_assert_int_eq(store_schema_version(s), 2);
+    ck_assert_int_eq(store_schema_version(s), 3);
     store_close(s);
     ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"), 5);
     ck_assert_int_eq(count("SELECT count(*) FROM pragma_index_info('payouts_by_status')"
                            " WHERE seqno = 4 AND name = 'id'"), 1);
+    ck_assert_int_eq(count("SELECT group_concat(name, ',') = 'org,partner_id,payout_id' FROM"
+                           " (SELECT name FROM pragma_index_info('commission_by_payout')"
+                           " ORDER BY seqno)"), 1);
     ck_assert_int_eq(count("SELECT count(*) FROM partners WHERE partner_id = 'P1'"), 1);
 }
 END_TEST
