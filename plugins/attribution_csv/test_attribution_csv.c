@@ -370,6 +370,38 @@ START_TEST(late_rejects_are_written_like_any_other)
 }
 END_TEST
 
+/* The file cut short while it was imported: the lines the core hands
+ * back can no longer be found as they were read, and the import fails
+ * saying so rather than writing a rejects record of another row. */
+static void cut_to_two_rows(fake_host *fh)
+{
+    fh_write_file(fh, "late.csv", HEADER "\n"
+                  "D-3001,Globex renewal,won,2026-02-03,P-001,equal_split,100,1000.00,USD,platform\n"
+                  "D-3002,Initech expansion,won,2026-02-10,P-002,first_touch,100,2000.00,USD,"
+                  "analytics\n");
+}
+
+START_TEST(input_changed_while_imported)
+{
+    fake_host fh;
+    char *text = fh_read_file(FIXTURE("bad-late-rejects.csv"));
+
+    ck_assert_ptr_nonnull(text);
+    start(&fh);
+    fh.late_checks = 1;
+    fh_write_file(&fh, "late.csv", text);
+    free(text);
+    fh.before_settle = cut_to_two_rows;
+    ck_assert_int_eq(run_with(&fh, fh_path(&fh, "late.csv"), NULL, "skip"), PAYRUN_ERR_INPUT);
+    ck_assert_msg(strstr(fh.last_error, "late.csv\" changed while it was imported: line 4 is no "
+                                        "longer the row that was read") != NULL,
+                  "%s", fh.last_error);
+    ck_assert_msg(strstr(fh.last_hint, "do not change an input file while payrun reads it") !=
+                      NULL, "%s", fh.last_hint);
+    fh_cleanup(&fh);
+}
+END_TEST
+
 START_TEST(missing_columns_are_all_named)
 {
     fake_host fh;
@@ -885,6 +917,7 @@ Suite *attribution_csv_suite(void)
     tcase_add_test(tc, partner_with_bad_type_is_rejected);
     tcase_add_test(tc, duplicate_partner_id_is_rejected);
     tcase_add_test(tc, late_rejects_are_written_like_any_other);
+    tcase_add_test(tc, input_changed_while_imported);
     tcase_add_test(tc, rejects_in_both_files_are_summed_up);
     tcase_add_test(tc, columns_in_any_order_and_unknown_ignored);
     tcase_add_test(tc, embedded_newlines_keep_line_numbers);

@@ -330,6 +330,8 @@ static int h_lines_settle(payrun_stage *st, payrun_late_reject_fn on_reject, voi
     int kept = 0;
 
     fh->settled = 1;
+    if (fh->before_settle != NULL)
+        fh->before_settle(fh);
     for (int i = 0; i < fh->n_lines; i++) {
         char why[200] = "";
         int known = 0;

@@ -60,6 +60,9 @@ typedef struct fake_host {
     /* 1: like the real core, refuse unknown partners when the lines are
      * settled rather than in line_add (duplicates are always refused then) */
     int late_checks;
+    /* Called as lines_settle starts, before any line is handed back (a
+     * test changes the input file there, as a user might mid-import). */
+    void (*before_settle)(struct fake_host *fh);
 
     /* recorded from the plugin */
     int n_partners;
