@@ -79,6 +79,28 @@ static int carry(calc_state *c, const char *reason)
     return write_lines(c, NULL, reason);
 }
 
+/* A partner's lines in the order the arithmetic is pinned to: carried
+ * lines first, then its new lines in file order (attribution line id).
+ * The store hands new lines over in its index's order (by deal), which
+ * spares SQLite a sort per partner; ties in the largest-remainder share
+ * go to the earlier line of this order. */
+static int pline_cmp(const void *x, const void *y)
+{
+    const pline *a = x, *b = y;
+    if (a->carried != b->carried)
+        return a->carried ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static void order_lines(calc_state *c)
+{
+    for (size_t i = 1; i < c->n; i++)
+        if (pline_cmp(&c->lines[i - 1], &c->lines[i]) > 0) {
+            qsort(c->lines, c->n, sizeof(*c->lines), pline_cmp);
+            return;
+        }
+}
+
 static int flush_partner(calc_state *c)
 {
     money_exact total = 0;
@@ -89,6 +111,7 @@ static int flush_partner(calc_state *c)
     if (c->n == 0)
         return 0;
     c->res->partners++;
+    order_lines(c);
     for (size_t i = 0; i < c->n; i++) {
         if (money_exact_add(total, c->lines[i].exact, &total) != 0)
             return pr_err_set(c->err, EXIT_DATAERR,

@@ -2051,7 +2051,9 @@ int store_lines_settle(store *s, int64_t run_id, const char *period, store_rejec
  * Two streams, each already in partner order by an index, merged here:
  * the period's won lines (attribution_key) and the lines carried
  * into it (commission_carried). Sorting their union in SQL instead cost a
- * temporary b-tree of every row of the period. The partner's own columns
+ * temporary b-tree of every row of the period; sorting each partner's new
+ * lines by id cost a sorter per partner, so they come in the index's
+ * order and the calculation orders each partner's few lines itself. The partner's own columns
  * are read once per partner, not joined to every line.
  */
 typedef struct calc_partner {
@@ -2126,7 +2128,7 @@ int store_calc_rows(store *s, const char *period, store_calc_cb cb, void *ud, pr
                 " a.attributed_amount"
                 " FROM attribution_lines a INDEXED BY attribution_key"
                 " WHERE a.org = ?1 AND a.period = ?2 AND a.deal_status = 'won'"
-                " ORDER BY a.partner_id, a.id",
+                " ORDER BY a.partner_id",
                 err) != 0)
         return -1;
     if (prepare(s, &old,

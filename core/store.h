@@ -213,7 +213,9 @@ typedef struct calc_row {
     const char *exact;    /* carried only: decimal text */
 } calc_row;
 typedef int (*store_calc_cb)(void *ud, const calc_row *r);
-/* Walk the period's rows ordered by partner, then carried first, then id.
+/* Walk the period's rows ordered by partner, carried rows first (by id),
+ * then the partner's new rows in index order (by deal_id): the caller
+ * puts a partner's rows in id order if it needs that.
  * Carried rows are those waiting for this period or an earlier one (a line
  * carried to a period closed before it was carried is picked up by the
  * next close, never stranded). */

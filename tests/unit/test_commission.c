@@ -172,6 +172,29 @@ START_TEST(three_way_split_loses_no_cent)
 }
 END_TEST
 
+/* Equal remainders: the units left over go to the earlier lines in file
+ * order (the attribution line id), not in the order of their deal ids. */
+START_TEST(tied_remainders_go_to_the_earlier_lines)
+{
+    partner_add("P1");
+    begin_run("2026-02");
+    /* 5 cents at 10% is 0.5 cents each: 1.5 cents, 2 cents half to even,
+     * shared as one cent each to the first two lines read. */
+    line("2026-02", "D3", "P1", 5);
+    line("2026-02", "D2", "P1", 5);
+    line("2026-02", "D1", "P1", 5);
+    calc("2026-02", ROUND_HALF_EVEN, 0);
+    ck_assert_int_eq(payout_of("P1", "2026-02"), 2);
+#define SHARE_OF(deal)                                                                     \
+    q("SELECT c.amount FROM commission_lines c JOIN attribution_lines a"                  \
+      " ON a.id = c.attribution_line_id WHERE a.deal_id = '" deal "'")
+    ck_assert_int_eq(SHARE_OF("D3"), 1);
+    ck_assert_int_eq(SHARE_OF("D2"), 1);
+    ck_assert_int_eq(SHARE_OF("D1"), 0);
+#undef SHARE_OF
+}
+END_TEST
+
 START_TEST(ties_round_half_even_or_half_up)
 {
     /* 1.00 at 12.5% = 0.125: half-even 0.12, half-up 0.13.
@@ -370,6 +393,7 @@ Suite *commission_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, three_way_split_loses_no_cent);
+    tcase_add_test(tc, tied_remainders_go_to_the_earlier_lines);
     tcase_add_test(tc, ties_round_half_even_or_half_up);
     tcase_add_test(tc, negative_lines_and_negative_totals);
     tcase_add_test(tc, roll_over_below_min_payout_and_pickup);
