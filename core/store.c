@@ -38,8 +38,10 @@
 /* Page cache, and the smaller one while staged lines are settled (KiB). */
 #define PAGE_CACHE_KIB "32768"
 #define SORT_CACHE_KIB "8192"
-/* The memory staged lines may take before they go to a temporary file. */
-#define STAGE_MEM_BYTES ((size_t)16 * 1024 * 1024)
+/* The memory staged lines may take before they go to a temporary file,
+ * in MiB: the default, and the bounds of PAYRUN_SORT_MEMORY. */
+#define STAGE_MEM_MIB 16
+#define STAGE_MEM_MIB_MAX 1024
 
 struct store {
     sqlite3 *db;
@@ -1761,8 +1763,25 @@ int store_line_stage(store *s, const struct payrun_line *l, pr_err *err)
         return pr_err_set(err, EXIT_SOFTWARE,
                           "line %lld staged without deal_id, deal_status, partner_id or currency",
                           (long long)l->source_line);
-    if (s->stage == NULL && (s->stage = linesort_new(STAGE_MEM_BYTES)) == NULL)
-        return pr_err_set(err, EXIT_SOFTWARE, "staging attribution lines: out of memory");
+    if (s->stage == NULL) {
+        long mib = STAGE_MEM_MIB;
+        const char *env = getenv("PAYRUN_SORT_MEMORY");
+
+        if (env != NULL && env[0] != '\0') {
+            char *end;
+            errno = 0;
+            mib = strtol(env, &end, 10);
+            if (errno != 0 || *end != '\0' || end == env || env[0] == '+' || env[0] == ' ' ||
+                mib < 1 || mib > STAGE_MEM_MIB_MAX) {
+                pr_err_set(err, EXIT_USAGE, "bad PAYRUN_SORT_MEMORY \"%s\"", env);
+                return pr_err_hint(err, "a whole number of MiB from 1 to %d, or unset it "
+                                        "(default %d)", STAGE_MEM_MIB_MAX, STAGE_MEM_MIB);
+            }
+        }
+        s->stage = linesort_new((size_t)mib * 1024 * 1024);
+        if (s->stage == NULL)
+            return pr_err_set(err, EXIT_SOFTWARE, "staging attribution lines: out of memory");
+    }
     return linesort_add(s->stage, l, err);
 }
 
