@@ -164,8 +164,14 @@ expect_out "dry run (nothing was written)" "dry run says so"
 sh -c 'exit 0' & dead=$!; wait "$dead"
 sh -c 'exit 0' & dead2=$!; wait "$dead2"
 # a zombie, as a run killed with `timeout -s KILL` is until it is collected:
-# its parent (here a sleep that never waits) has not collected it yet
-sh -c 'sleep 0 & echo $!; exec sleep 60' >"$T/zombie" & holder=$!
+# its parent has not collected it yet. The parent forks, never waits and
+# ignores no signal (a shell might reap its child before exec'ing a sleep).
+python3 -c 'import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(60)' >"$T/zombie" & holder=$!
 for i in $(seq 50); do [ -s "$T/zombie" ] && grep -q '^[0-9]* ([^)]*) Z' "/proc/$(cat "$T/zombie")/stat" 2>/dev/null && break; sleep 0.1; done
 zombie=$(cat "$T/zombie")
 grep -q '^[0-9]* ([^)]*) Z' "/proc/$zombie/stat" && ok || fail "process $zombie is a zombie"
