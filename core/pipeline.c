@@ -1930,6 +1930,15 @@ int pipeline_run(const config *cfg, const char *const *plugin_dirs, size_t n_dir
 rollback:
     store_rollback(r.s);
 failed:
+    /* A COMMIT that reported an error may still have committed: its WAL
+     * frames stay until the database is closed, and a process that dies
+     * first leaves them for the next open to recover. So the database is
+     * closed (and what did not sync is discarded) before the temporary
+     * outputs go: a pay run killed in between keeps its bank file, which
+     * the next run puts in place if the commit was recovered, or removes
+     * as stale if it was not. */
+    store_close(r.s);
+    r.s = NULL;
     if (kept_outputs_exist(&r) && !o->dry_run && err->hint[0] == '\0')
         pr_err_hint(err, "nothing was committed; the rejected rows are listed under %s",
                     r.output_dir);

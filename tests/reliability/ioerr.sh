@@ -126,37 +126,46 @@ fail_at() { # SCN SYSCALL ERR N
 # close then drops the WAL frames it could not sync, so a run that lives on
 # really did not commit; but a run that dies before that close (a crash, a
 # kill, a power cut after the kernel wrote the frames) leaves them in the
-# WAL, and the next open recovers them: committed after all. So: the error
-# at fdatasync N, and a SIGKILL at the first unlink after it (payrun
-# removes its temporary outputs before it closes the database). Every
-# fdatasync, both modes.
-unlinks_before() { # SCN: for each fdatasync of a clean close, the unlinks made before it
+# WAL, and the next open recovers them: committed after all. payrun removes
+# its temporary outputs only after that close, so a run that dies first
+# leaves them, and the next run puts them in place if the commit was
+# recovered (for a pay run, its bank file) or removes them as stale if it
+# was not. So: the error at fdatasync N, and a SIGKILL at the first close()
+# after it, which is the database's. Every fdatasync, both modes.
+closes_before() { # SCN: for each fdatasync of a clean close, the close()s made before it
   local d="$R/trace-$1"
   rm -rf "$d"; cp -a "$R/tpl-$1" "$d"
-  TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,unlink \
+  TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,close \
     "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >/dev/null 2>&1
-  awk '/ unlink\(/ { u++ } / fdatasync\(/ { print u + 0 }' "$d/trace"
+  awk '/ close\(/ { c++ } / fdatasync\(/ { print c + 0 }' "$d/trace"
 }
 
 error_then_kill() { # SCN ERR N K
-  local scn=$1 e=$2 n=$3 k=$4 d="$R/case" rc before after
+  local scn=$1 e=$2 n=$3 k=$4 d="$R/case" rc before after left
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
-  case_begin "$scn $e at fdatasync #$n, killed at unlink #$k" "$scn: fdatasync $e, then kill" "$d"
+  case_begin "$scn $e at fdatasync #$n, killed at close #$k" "$scn: fdatasync $e, then kill" "$d"
   before=$(close_runs "$d")
-  { TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,unlink \
-      -e inject="fdatasync:error=$e:when=$n" -e inject="unlink:signal=SIGKILL:when=$k" \
+  { TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,close,unlink \
+      -e inject="fdatasync:error=$e:when=$n" -e inject="close:signal=SIGKILL:when=$k" \
       "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
   rc=$?
   check_no_crash "$d/err.err" "the failing run"
   after=$(close_runs "$d")
-  # payrun unlinks a temporary output only when the run failed (after a
-  # commit it renames them): a kill there is a kill after a failed COMMIT
-  if [ $rc -eq 137 ] && grep -q 'unlink(.*\.tmp-[0-9]*") = ?' "$d/trace"; then
+  # Killed before it closed the database: no temporary output may be gone
+  # yet (payrun removes them only once the database is closed).
+  if [ $rc -eq 137 ] && grep -q 'fdatasync(.*= -1' "$d/trace"; then
     FAILED_KILLED=$((FAILED_KILLED + 1))
+    if grep -q 'unlink(.*\.tmp-[0-9]*")' "$d/trace"; then
+      problem "a temporary output was removed before the database was closed"
+    fi
   fi
+  left=$(find "$d/out" -name '*.tmp-*' | wc -l)
   rerun_close "$d"
-  if [ $rc -eq 137 ] && grep -q 'unlink(.*\.tmp-[0-9]*") = ?' "$d/trace" && [ "$after" != "$before" ]; then
-    COMMITTED_KILLED+=("$CASE_LABEL: committed (runs $before -> $after); the rerun said: $(head -1 "$d/rerun.out" | sed 's/ run [0-9]* already.*//')")
+  if [ $rc -eq 137 ] && grep -q 'fdatasync(.*= -1' "$d/trace" && [ "$after" != "$before" ]; then
+    COMMITTED_KILLED+=("$CASE_LABEL: committed (runs $before -> $after), $left temporary outputs left; the rerun said: $(head -1 "$d/rerun.err" | cut -c1-160)")
+    if [ "$left" -gt 0 ] && ! grep -q '^payrun: put .* in place: run [0-9]* committed it' "$d/rerun.err"; then
+      problem "the committed run's temporary outputs were not put in place by the rerun"
+    fi
   fi
   check_converged "$d" "$scn" "$R/ref-$scn.txt"
   case_end
@@ -173,9 +182,9 @@ for scn in $SCENARIOS; do
     done
   done <"$R/counts-$scn"
   n=0
-  for u in $(unlinks_before "$scn"); do
+  for c in $(closes_before "$scn"); do
     n=$((n + 1))
-    for e in $ERRORS; do error_then_kill "$scn" "$e" "$n" $((u + 1)); done
+    for e in $ERRORS; do error_then_kill "$scn" "$e" "$n" $((c + 1)); done
   done
 done
 
@@ -192,6 +201,6 @@ echo "errors absorbed, but a pending_outputs row was left for the next run to cl
 for a in "${ABSORBED_PENDING[@]}"; do echo "  $a"; done
 echo "runs that exited with an error after their commit (the rerun found the payouts): ${#COMMITTED[@]}"
 for a in "${COMMITTED[@]}"; do echo "  $a"; done
-echo "runs killed while cleaning up after a failed COMMIT or sync: $FAILED_KILLED; of them committed after all: ${#COMMITTED_KILLED[@]}"
+echo "runs killed after a failed fdatasync, before closing the database: $FAILED_KILLED; of them committed after all: ${#COMMITTED_KILLED[@]}"
 for a in "${COMMITTED_KILLED[@]}"; do echo "  $a"; done
 finish
