@@ -645,7 +645,18 @@ static void find_cut(const void *ctx, key_fn key, size_t n, size_t k,
 /* Floor division toward minus infinity, with the remainder in [0, SCALE). */
 static void exact_floor(money_exact x, money_exact *fl, uint64_t *frac)
 {
-    money_exact q = x / MONEY_EXACT_SCALE, r = x % MONEY_EXACT_SCALE;
+    money_exact q, r;
+
+    if (x >= INT64_MIN && x <= INT64_MAX) {
+        /* The usual case, in 64 bits: a 128-bit division is a library
+         * call, and the largest-remainder passes take many floors. */
+        const int64_t y = (int64_t)x, scale = MONEY_EXACT_SCALE;
+        q = y / scale;
+        r = y % scale;
+    } else {
+        q = x / MONEY_EXACT_SCALE;
+        r = x % MONEY_EXACT_SCALE;
+    }
 
     if (r < 0) {
         q -= 1;

@@ -711,6 +711,33 @@ static int share_matches_reference(int64_t total, const money_exact *exact,
     return 0;
 }
 
+/* Exact values on both sides of 64 bits: the floors and remainders of
+ * those that fit are taken in 64-bit arithmetic, the others in 128; both
+ * must agree with the oracle, negative values and INT64_MIN included. */
+START_TEST(test_share_across_64_bits)
+{
+    money_exact exact[] = {(money_exact)INT64_MAX,     (money_exact)INT64_MIN,
+                           (money_exact)INT64_MAX - 1, (money_exact)INT64_MAX + 1,
+                           (money_exact)INT64_MIN - 1, -1,
+                           -S_ + 1,                    -S_,
+                           12345,                      (money_exact)INT64_MIN + 1};
+    const size_t n = sizeof(exact) / sizeof(exact[0]);
+    int64_t out[sizeof(exact) / sizeof(exact[0])];
+    money_exact floors = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        money_exact q = exact[i] / S_, r = exact[i] % S_;
+        floors += r < 0 ? q - 1 : q;
+    }
+    for (int64_t k = 0; k <= 4; k++) {
+        int64_t total = (int64_t)floors + k;
+        ck_assert_int_eq(money_share_exact(total, exact, n, out), 0);
+        ck_assert_int_eq(share_matches_reference(total, exact, n, out), 0);
+        check_shares(exact, out, n, total);
+    }
+}
+END_TEST
+
 START_TEST(test_share_three_thirds)
 {
     /* 10,000.00 paid over three lines of a third each: floors lose a cent
@@ -1182,6 +1209,7 @@ Suite *money_suite(void)
 
     tc = tcase_create("share_exact");
     tcase_add_test(tc, test_share_three_thirds);
+    tcase_add_test(tc, test_share_across_64_bits);
     tcase_add_test(tc, test_share_largest_remainder);
     tcase_add_test(tc, test_share_negatives);
     tcase_add_test(tc, test_share_many_lines);
