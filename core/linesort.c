@@ -40,6 +40,14 @@ typedef struct ls_rec {
     /* the strings follow */
 } ls_rec;
 
+/* What gets sorted: a record, with the first 8 bytes of its partner_id
+ * as a big-endian number (zero-padded), so most comparisons need neither
+ * the record nor strcmp. */
+typedef struct ls_ent {
+    uint64_t key;
+    ls_rec *rec;
+} ls_ent;
+
 typedef struct ls_run {
     off_t pos, end;  /* what is left of the run in the file */
     char *buf;       /* read buffer */
@@ -52,7 +60,7 @@ struct linesort {
     /* Records being gathered: the buffer and pointers to them. */
     char *mem;
     size_t mem_cap, mem_used;
-    ls_rec **recs;
+    ls_ent *recs;
     size_t nrecs, recs_cap;
     int64_t count;
     /* The temporary file and its runs. */
@@ -90,9 +98,33 @@ static int ls_cmp(const ls_rec *a, const ls_rec *b)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+static uint64_t ls_key(const char *p)
+{
+    uint64_t k = 0;
+
+    for (int i = 0; i < 8; i++) {
+        k <<= 8;
+        if (*p != '\0')
+            k |= (unsigned char)*p++;
+    }
+    return k;
+}
+
+/* The same order as ls_cmp: equal keys mean equal first 8 bytes, and a
+ * partner_id shorter than 8 ends within them, so only ids of 8 bytes or
+ * more are compared further. */
 static int ls_qcmp(const void *x, const void *y)
 {
-    return ls_cmp(*(ls_rec *const *)x, *(ls_rec *const *)y);
+    const ls_ent *a = x, *b = y;
+
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    if ((a->key & 0xff) != 0) {
+        int c = strcmp((const char *)(a->rec + 1) + 8, (const char *)(b->rec + 1) + 8);
+        if (c != 0)
+            return c;
+    }
+    return a->rec->seq < b->rec->seq ? -1 : a->rec->seq > b->rec->seq;
 }
 
 linesort *linesort_new(size_t mem_bytes)
@@ -238,7 +270,7 @@ static int ls_spill(linesort *ls, pr_err *err)
         return ls_nomem(err, cap);
     start = ls->file_end;
     for (size_t i = 0; i < ls->nrecs; i++) {
-        const ls_rec *r = ls->recs[i];
+        const ls_rec *r = ls->recs[i].rec;
         if (used + r->len > cap) {
             if (ls_write_all(ls, out, used, err) != 0)
                 goto fail;
@@ -308,13 +340,13 @@ int linesort_add(linesort *ls, const struct payrun_line *l, pr_err *err)
         if (nm == NULL)
             return ls_nomem(err, ncap);
         for (size_t i = 0; i < ls->nrecs; i++)
-            ls->recs[i] = (ls_rec *)(nm + ((char *)ls->recs[i] - ls->mem));
+            ls->recs[i].rec = (ls_rec *)(nm + ((char *)ls->recs[i].rec - ls->mem));
         ls->mem = nm;
         ls->mem_cap = ncap;
     }
     if (ls->nrecs == ls->recs_cap) {
         size_t ncap = ls->recs_cap ? 2 * ls->recs_cap : 1024;
-        ls_rec **nr = realloc(ls->recs, ncap * sizeof(*nr));
+        ls_ent *nr = realloc(ls->recs, ncap * sizeof(*nr));
         if (nr == NULL)
             return ls_nomem(err, ncap * sizeof(*nr));
         ls->recs = nr;
@@ -335,7 +367,8 @@ int linesort_add(linesort *ls, const struct payrun_line *l, pr_err *err)
     }
     memset(p, 0, (size_t)((char *)r + len - p));
     ls->mem_used += len;
-    ls->recs[ls->nrecs++] = r;
+    ls->recs[ls->nrecs].key = ls_key(f[0]);
+    ls->recs[ls->nrecs++].rec = r;
     return 0;
 }
 
@@ -481,7 +514,7 @@ int linesort_next(linesort *ls, int64_t *seq, struct payrun_line *l, pr_err *err
     if (ls->nruns == 0) {
         if (ls->next_rec >= ls->nrecs)
             return 0;
-        r = ls->recs[ls->next_rec++];
+        r = ls->recs[ls->next_rec++].rec;
     } else {
         /* The record handed out last time is released now, not before:
          * its strings were valid until this call. */

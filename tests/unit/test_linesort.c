@@ -32,7 +32,15 @@ static unsigned partner_of(int i)
 
 static void line_of(int i, want *w, struct payrun_line *l)
 {
-    snprintf(w->partner, sizeof(w->partner), "P%03u", partner_of(i));
+    /* Partner ids shorter than 8 bytes, of 8 or more sharing their first
+     * 8, and with bytes above 127: the sort's 8-byte keys must order them
+     * as strcmp does. */
+    switch (partner_of(i) % 4) {
+    case 0: snprintf(w->partner, sizeof(w->partner), "P%u", partner_of(i)); break;
+    case 1: snprintf(w->partner, sizeof(w->partner), "PARTNER-%05u", partner_of(i)); break;
+    case 2: snprintf(w->partner, sizeof(w->partner), "PARTNER%u", partner_of(i)); break;
+    default: snprintf(w->partner, sizeof(w->partner), "\xc3\x9c%03u", partner_of(i)); break;
+    }
     snprintf(w->deal, sizeof(w->deal), "D%d", i);
     snprintf(w->name, sizeof(w->name), "deal %d", i);
     memset(l, 0, sizeof(*l));
