@@ -294,7 +294,13 @@ expect_rc 0 "rerun asking fewer approvals"
 [ "$(gq "SELECT count(*) FROM payouts WHERE status='approved'")" = 1 ] && ok || fail "payouts without approvals stay pending"
 g approve "$GNEX" --as carol
 expect_rc 65 "an approved payout takes no more approvals"
+run python3 "$SRC/tools/payrun-check" --db "$W/db/gamma.db" --org gamma
+expect_rc 0 "the invariant checker replays the approval"
 g audit verify
 expect_rc 0 "gamma chain intact"
+# credited, behind payrun's back, to an approver who gave no approval
+sqlite3 "$W/db/gamma.db" "UPDATE audit_events SET metadata = json_set(metadata, '\$.approved_by', 'carol') WHERE entity_id = '$GNEX' AND action = 'payout.approved'"
+run python3 "$SRC/tools/payrun-check" --db "$W/db/gamma.db" --org gamma
+expect_out "credits 'carol', who gave it no approval" "the checker names an approval credited to someone else"
 
 finish
