@@ -226,18 +226,21 @@ static int ls_open_file(linesort *ls, pr_err *err)
     return 0;
 }
 
-/* One pread (`out` NULL) or pwrite (`in` NULL) of the temporary file,
- * retried on EINTR: the bytes moved, more than 0, or -1 with the error set
- * (moving nothing is an error too: a full disk, a file cut short). */
-static ssize_t ls_pio(linesort *ls, char *out, const char *in, size_t n, off_t off, pr_err *err)
+/* One pread or pwrite of the temporary file, retried on EINTR: the bytes
+ * moved, more than 0, or -1 with the error set (moving nothing is an error
+ * too: a full disk, a file cut short). `writing` is a constant at each
+ * call, so the branch not taken is dead once inlined: a Release build's
+ * _FORTIFY_SOURCE checks would otherwise see pread given a NULL buffer. */
+static ssize_t ls_pio(linesort *ls, int writing, char *out, const char *in, size_t n, off_t off,
+                      pr_err *err)
 {
     for (;;) {
-        ssize_t k = in ? pwrite(ls->fd, in, n, off) : pread(ls->fd, out, n, off);
+        ssize_t k = writing ? pwrite(ls->fd, in, n, off) : pread(ls->fd, out, n, off);
         if (k > 0)
             return k;
         if (k < 0 && errno == EINTR)
             continue;
-        ls_ioerr(ls, err, in ? "writing" : "reading", k < 0 ? errno : in ? ENOSPC : EIO);
+        ls_ioerr(ls, err, writing ? "writing" : "reading", k < 0 ? errno : writing ? ENOSPC : EIO);
         return -1;
     }
 }
@@ -245,7 +248,7 @@ static ssize_t ls_pio(linesort *ls, char *out, const char *in, size_t n, off_t o
 static int ls_write_all(linesort *ls, const char *p, size_t n, pr_err *err)
 {
     while (n > 0) {
-        ssize_t w = ls_pio(ls, NULL, p, n, ls->file_end, err);
+        ssize_t w = ls_pio(ls, 1, NULL, p, n, ls->file_end, err);
         if (w < 0)
             return -1;
         p += w;
@@ -424,7 +427,7 @@ static int ls_run_advance(linesort *ls, ls_run *run, pr_err *err)
         size_t want = run->cap - run->have;
         if ((off_t)want > run->end - run->pos)
             want = (size_t)(run->end - run->pos);
-        ssize_t n = ls_pio(ls, run->buf + run->have, NULL, want, run->pos, err);
+        ssize_t n = ls_pio(ls, 0, run->buf + run->have, NULL, want, run->pos, err);
         if (n < 0)
             return -1;
         run->have += (size_t)n;

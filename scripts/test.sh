@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build payrun and run every test twice: once plainly with warnings as
 # errors and the hardening flags, once under AddressSanitizer +
-# UndefinedBehaviorSanitizer; then the quick reliability suites (kill -9,
+# UndefinedBehaviorSanitizer; check that the Release build bench/ uses
+# compiles without a warning; then the quick reliability suites (kill -9,
 # I/O errors, races) against the plain build; then the unit and plugin
 # suites and the demo once more under valgrind; then a short fuzz run of
 # the decimal parser, the YAML loader and the CSV importer
@@ -38,6 +39,13 @@ run_suite() {
 }
 
 run_suite plain build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The Release build bench/ uses (-O3 inlines further, and _FORTIFY_SOURCE
+# checks what it sees): it must compile without a warning too.
+echo "== release build (build-release, as bench/ builds it)"
+cmake -S . -B build-release -DPAYRUN_WERROR=ON -DCMAKE_BUILD_TYPE=Release -DPAYRUN_TESTS=OFF >/dev/null
+if ! cmake --build build-release -j "$jobs" -- --no-print-directory >build/release-build.log 2>&1; then
+  echo "the Release build failed:"; grep -E 'error|warning' build/release-build.log | head -20; status=1
+fi
 run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
 
 # The reliability suites of issue 7, quick versions, against the plain
