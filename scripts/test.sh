@@ -39,6 +39,7 @@ run_suite() {
 }
 
 run_suite plain build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
 # The Release build bench/ uses (-O3 inlines further, and _FORTIFY_SOURCE
 # checks what it sees): it must compile without a warning too.
 echo "== release build (build-release, as bench/ builds it)"
@@ -46,7 +47,6 @@ cmake -S . -B build-release -DPAYRUN_WERROR=ON -DCMAKE_BUILD_TYPE=Release -DPAYR
 if ! cmake --build build-release -j "$jobs" -- --no-print-directory >build/release-build.log 2>&1; then
   echo "the Release build failed:"; grep -E 'error|warning' build/release-build.log | head -20; status=1
 fi
-run_suite sanitizers build-asan -DCMAKE_BUILD_TYPE=Debug -DPAYRUN_SANITIZE=ON
 
 # The reliability suites of issue 7, quick versions, against the plain
 # build (docs/reliability.md): kill -9 at each write, fsync and rename of a
