@@ -1,9 +1,10 @@
 # common.sh: what kill.sh, ioerr.sh and race.sh share. Sourced, never run.
 # docs/reliability.md describes the suites.
 #
-# kill.sh and ioerr.sh break a close of the demo samples in some way (a
-# SIGKILL, an injected I/O error), run the close again normally, and
-# require the end state to equal that of a close that never broke: the
+# kill.sh and ioerr.sh break a close of the demo samples, or a pay run of
+# its approved payouts, in some way (a SIGKILL, an injected I/O error), run
+# it again normally, and require the end state to equal that of a run that
+# never broke (a pay run may add one run that paid nothing): the
 # same rows in the money tables (times and run ids aside), the same files
 # under out/ byte for byte, an audit trail that verifies, a database that
 # passes integrity_check and foreign_key_check, and no temporary file left
@@ -109,6 +110,16 @@ payrun_in() {
   TMPDIR="$d/tmp" "$PAYRUN" "$@" --config "$d/config/demo.yaml"
 }
 close_args() { echo "run close --period $PERIOD --as alice"; }
+# run_args: the run under test in scenario $CUR_SCN (set by whoever works
+# on a scenario): the pay run in the pay scenario, the close in the others.
+CUR_SCN=""
+run_args() {
+  case "$CUR_SCN" in
+    pay) echo "run pay --period $PERIOD --as bob" ;;
+    *) close_args ;;
+  esac
+}
+run_pipeline() { case "$CUR_SCN" in pay) echo pay ;; *) echo close ;; esac; }
 
 # The scenarios. Each is a setup, done once into a template that each case
 # copies, followed by the close under test:
@@ -119,6 +130,10 @@ close_args() { echo "run close --period $PERIOD --as alice"; }
 #   gen     (PAYRUN_GEN only) a generated period of 300 partners and 20,000
 #           lines, same config otherwise: many more pages, so writes spill
 #           and the WAL grows past its checkpoint size
+#   pay     2026-01 closed on the demo samples and its two payouts with
+#           bank details approved (TechStar by bob and carol, CloudBridge
+#           by bob); the run under test is the pay run, which writes the
+#           NACHA and pain.001 files and moves both payouts to processing
 setup_scenario() { # NAME DIR
   local name=$1 d=$2
   make_ws "$d"
@@ -134,13 +149,21 @@ setup_scenario() { # NAME DIR
       "$PAYRUN_GEN" --partners 300 --lines 20000 --period "$PERIOD" --seed 11 --dir "$d/samples" \
         >/dev/null || return 1
       ;;
+    pay)
+      local ts cb
+      { payrun_in "$d" $(close_args) &&
+        ts=$(payrun_in "$d" payouts list --partner TECHSTAR --period "$PERIOD" --format csv | tail -n 1 | cut -d, -f1) &&
+        cb=$(payrun_in "$d" payouts list --partner CLOUDBRIDGE --period "$PERIOD" --format csv | tail -n 1 | cut -d, -f1) &&
+        payrun_in "$d" approve "$ts" "$cb" --as bob &&
+        payrun_in "$d" approve "$ts" --as carol; } >"$d/setup.out" 2>&1 || { cat "$d/setup.out"; return 1; }
+      ;;
     *) echo "no scenario $name" >&2; return 1 ;;
   esac
   rm -rf "$d/tmp"/*
 }
 
 # expected number of payouts of the period at the end of a scenario
-scenario_payouts() { case "$1" in demo|recalc) echo 3 ;; *) echo "" ;; esac; }
+scenario_payouts() { case "$1" in demo|recalc|pay) echo 3 ;; *) echo "" ;; esac; }
 
 # ---- the canonical state ----------------------------------------------------
 # canon DIR FILE: the end state of a workspace as text. The database is
@@ -240,13 +263,32 @@ case_end() {
   return 1
 }
 
+# prepare_again SCN REFDIR: for the pay scenario, the state after the
+# clean pay run and a second one, in $R/ref-SCN-again.txt. A pay run that
+# was killed or failed after its commit leaves its payouts in processing,
+# so the rerun pays nothing: it writes no bank file and moves no payout,
+# but it is a run of its own, with its row and its run.completed event.
+# Nothing else may differ from the reference.
+prepare_again() {
+  local scn=$1 ref=$2 again="$R/again2-$1"
+  [ "$scn" = pay ] || return 0
+  rm -rf "$again"; cp -a "$ref" "$again"
+  payrun_in "$again" $(run_args) >"$again/again.out" 2>&1 ||
+    { echo "scenario $scn: a second clean run failed:" >&2; cat "$again/again.out" >&2; exit 2; }
+  canon "$again" "$R/ref-$scn-again.txt"
+  rm -rf "$again"
+}
+
 # check_converged DIR SCENARIO REF: after the rerun, the workspace must
-# equal the reference and pass check_invariants. Adds a problem per
-# difference.
+# equal the reference (or, in the pay scenario, the reference followed by
+# one pay run that paid nothing: see prepare_again) and pass
+# check_invariants. Adds a problem per difference.
 check_converged() {
   local d=$1 scn=$2 ref=$3
   canon "$d" "$d/canon.txt"
-  if ! cmp -s "$ref" "$d/canon.txt"; then
+  if [ -f "$R/ref-$scn-again.txt" ] && cmp -s "$R/ref-$scn-again.txt" "$d/canon.txt"; then
+    RERUN_PAID_NOTHING=$((RERUN_PAID_NOTHING + 1))
+  elif ! cmp -s "$ref" "$d/canon.txt"; then
     diff "$ref" "$d/canon.txt" >"$d/canon.diff"
     problem "state differs from the reference: $(grep -c '^[<>]' "$d/canon.diff") lines differ; first: $(grep -m1 '^[<>]' "$d/canon.diff" | cut -c1-220)"
   fi
@@ -292,10 +334,12 @@ check_no_crash() { # FILE WHAT
   fi
 }
 
-# rerun DIR: the close again, normally; it must succeed.
-rerun_close() {
+RERUN_PAID_NOTHING=0
+
+# rerun DIR: the run under test again, normally; it must succeed.
+rerun() {
   local d=$1 rc
-  payrun_in "$d" $(close_args) >"$d/rerun.out" 2>"$d/rerun.err"; rc=$?
+  payrun_in "$d" $(run_args) >"$d/rerun.out" 2>"$d/rerun.err"; rc=$?
   check_no_crash "$d/rerun.err" "the rerun"
   [ $rc -eq 0 ] || problem "rerun failed: exit $rc: $(head -2 "$d/rerun.err" | tr '\n' ' ' | cut -c1-300)"
 }
@@ -303,7 +347,7 @@ rerun_close() {
 # ---- syscall counts and sampling --------------------------------------------
 
 # count_syscalls DIR LIST: the number of calls of each syscall in LIST
-# (comma-separated) made by a clean close in (a copy of) DIR, as
+# (comma-separated) made by a clean run under test in (a copy of) DIR, as
 # "name count" lines, 0 for those never made. Names the kernel does not
 # have here (rename on some architectures) are left out.
 count_syscalls() {
@@ -313,8 +357,8 @@ count_syscalls() {
   done
   rm -rf "$d"; cp -a "$tpl" "$d"
   TMPDIR="$d/tmp" traced -f -c -o "$d/strace.txt" -e trace="$ok" \
-    "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/out.txt" 2>&1 ||
-    { echo "the clean close failed under strace:" >&2; cat "$d/out.txt" >&2; return 1; }
+    "$PAYRUN" $(run_args) --config "$d/config/demo.yaml" >"$d/out.txt" 2>&1 ||
+    { echo "the clean run failed under strace:" >&2; cat "$d/out.txt" >&2; return 1; }
   for s in ${ok//,/ }; do
     awk -v s="$s" '$NF == s && $4 ~ /^[0-9]+$/ { n = $4 } END { print s, n + 0 }' "$d/strace.txt"
   done

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# ioerr.sh: fail a close's writes and fsyncs with EIO and ENOSPC, one at a
-# time; payrun must stop with a clear message, and the rerun must converge.
+# ioerr.sh: fail the writes and fsyncs of a close or a pay run with EIO and
+# ENOSPC, one at a time; payrun must stop with a clear message, and the
+# rerun must converge.
 #
 #   PAYRUN=... BUILD=... SRC=... bash tests/reliability/ioerr.sh --quick|--full
 #
-# For each scenario (see common.sh: demo and recalc) a clean close gives
-# the reference state and `strace -c` counts its write, pwrite64, fsync and
-# fdatasync calls, and its renames (an output put in place after the
-# commit). Then for each syscall, each error (EIO, ENOSPC) and each
-# occurrence N (quick: a sample; full: all) the close runs on a fresh copy
-# under
+# For each scenario (see common.sh: demo and recalc, whose run under test
+# is the close, and pay, whose run under test is the pay run) a clean run
+# gives the reference state and `strace -c` counts its write, pwrite64,
+# fsync and fdatasync calls, and its renames (an output put in place after
+# the commit). Then for each syscall, each error (EIO, ENOSPC) and each
+# occurrence N (quick: a sample; full: all) the run under test runs on a
+# fresh copy under
 #   strace -f -e inject=SYSCALL:error=ERR:when=N
 # and must
 #   - exit non-zero, not by a signal, with no sanitizer report, and say so
@@ -19,14 +21,17 @@
 #   - or, if it exits 0, have already left the reference state (an error
 #     that payrun may rightly absorb, such as a failed checkpoint after the
 #     commit); such points are listed as absorbed;
-# then the close runs again normally and must succeed and converge to the
-# reference state (common.sh: check_converged). A close that reported an
+# then the run goes again normally and must succeed and converge to the
+# reference state (common.sh: check_converged). A run that reported an
 # error may still have committed (a COMMIT whose WAL frames reached the
 # file though its fsync failed): those points are listed, and the rerun
-# must then find the period's payouts by their natural key and add none
-# (3 payouts for the demo January, one committed run, one event each).
-# To make that case happen on purpose, each fdatasync also fails and the
-# run is then killed before it closes the database (error_then_kill).
+# must then add nothing: a close finds the period's payouts by their
+# natural key (3 payouts for the demo January, one committed run, one
+# event each); a pay run finds its payouts in processing, pays nothing and
+# writes no bank file, and the bank files the committed run wrote must be
+# in place. To make that case happen on purpose, each fdatasync also fails
+# and the run is then killed before it closes the database
+# (error_then_kill).
 #
 # Options by environment: IOERR_SYSCALLS, IOERR_ERRORS (default "EIO ENOSPC"),
 # QUICK_CAP (most points per syscall and error in quick mode, default 20).
@@ -34,7 +39,7 @@
 
 SYSCALLS=${IOERR_SYSCALLS:-write,pwrite64,fsync,fdatasync,rename}
 ERRORS=${IOERR_ERRORS:-EIO ENOSPC}
-SCENARIOS="demo recalc"
+SCENARIOS="demo recalc pay"
 declare -A MSG_COUNT=() MSG_FIRST=()
 ABSORBED=()
 ABSORBED_PENDING=()
@@ -44,19 +49,21 @@ COMMITTED=()
 
 prepare() {
   local scn=$1 tpl="$R/tpl-$1" ref="$R/ref-$1" rc
+  CUR_SCN=$scn
   setup_scenario "$scn" "$tpl" || { echo "scenario $scn: setup failed" >&2; exit 2; }
   cp -a "$tpl" "$ref"
-  payrun_in "$ref" $(close_args) >"$ref/close.out" 2>&1; rc=$?
-  if [ $rc -ne 0 ]; then echo "scenario $scn: the clean close failed (exit $rc):" >&2; cat "$ref/close.out" >&2; exit 2; fi
+  payrun_in "$ref" $(run_args) >"$ref/close.out" 2>&1; rc=$?
+  if [ $rc -ne 0 ]; then echo "scenario $scn: the clean run failed (exit $rc):" >&2; cat "$ref/close.out" >&2; exit 2; fi
   canon "$ref" "$R/ref-$scn.txt"
+  prepare_again "$scn" "$ref"
   count_syscalls "$tpl" "$SYSCALLS" >"$R/counts-$scn" || exit 2
-  echo "scenario $scn: a clean close makes $(counts_line "$R/counts-$scn")"
+  echo "scenario $scn: a clean run makes $(counts_line "$R/counts-$scn")"
 }
 
-# the committed close runs of the period in a workspace
+# the committed runs of the period in a workspace (of the pipeline under test)
 close_runs() {
   local n
-  n=$(query_raw "$1" "SELECT count(*) FROM runs WHERE pipeline = 'close' AND period = '$PERIOD' AND outcome = 'ok'")
+  n=$(query_raw "$1" "SELECT count(*) FROM runs WHERE pipeline = '$(run_pipeline)' AND period = '$PERIOD' AND outcome = 'ok'")
   case "$n" in ''|*[!0-9]*) echo 0 ;; *) echo "$n" ;; esac # no database or no schema yet: none
 }
 
@@ -87,11 +94,12 @@ check_message() {
 
 fail_at() { # SCN SYSCALL ERR N
   local scn=$1 sys=$2 e=$3 n=$4 d="$R/case" rc before after
+  CUR_SCN=$scn
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
   case_begin "$scn $e at $sys #$n" "$scn: $sys $e" "$d"
   before=$(close_runs "$d")
   { TMPDIR="$d/tmp" traced -f -o /dev/null -e trace="$sys" -e inject="$sys:error=$e:when=$n" \
-      "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
+      "$PAYRUN" $(run_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
   rc=$?
   check_no_crash "$d/err.err" "the failing run"
   if [ $rc -ge 128 ]; then
@@ -116,7 +124,7 @@ fail_at() { # SCN SYSCALL ERR N
       COMMITTED+=("$CASE_LABEL (exit $rc, runs $before -> $after): $(head -1 "$d/err.err" | sed "s|$d|<ws>|g" | cut -c1-160)")
     fi
   fi
-  rerun_close "$d"
+  rerun "$d"
   check_converged "$d" "$scn" "$R/ref-$scn.txt"
   case_end
 }
@@ -132,22 +140,24 @@ fail_at() { # SCN SYSCALL ERR N
 # recovered (for a pay run, its bank file) or removes them as stale if it
 # was not. So: the error at fdatasync N, and a SIGKILL at the first close()
 # after it, which is the database's. Every fdatasync, both modes.
-closes_before() { # SCN: for each fdatasync of a clean close, the close()s made before it
+closes_before() { # SCN: for each fdatasync of a clean run, the close()s made before it
   local d="$R/trace-$1"
+  CUR_SCN=$1
   rm -rf "$d"; cp -a "$R/tpl-$1" "$d"
   TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,close \
-    "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >/dev/null 2>&1
+    "$PAYRUN" $(run_args) --config "$d/config/demo.yaml" >/dev/null 2>&1
   awk '/ close\(/ { c++ } / fdatasync\(/ { print c + 0 }' "$d/trace"
 }
 
 error_then_kill() { # SCN ERR N K
   local scn=$1 e=$2 n=$3 k=$4 d="$R/case" rc before after left
+  CUR_SCN=$scn
   rm -rf "$d"; cp -a "$R/tpl-$scn" "$d"
   case_begin "$scn $e at fdatasync #$n, killed at close #$k" "$scn: fdatasync $e, then kill" "$d"
   before=$(close_runs "$d")
   { TMPDIR="$d/tmp" traced -f -o "$d/trace" -e trace=fdatasync,close,unlink \
       -e inject="fdatasync:error=$e:when=$n" -e inject="close:signal=SIGKILL:when=$k" \
-      "$PAYRUN" $(close_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
+      "$PAYRUN" $(run_args) --config "$d/config/demo.yaml" >"$d/err.out" 2>"$d/err.err"; } 2>/dev/null
   rc=$?
   check_no_crash "$d/err.err" "the failing run"
   after=$(close_runs "$d")
@@ -160,7 +170,7 @@ error_then_kill() { # SCN ERR N K
     fi
   fi
   left=$(find "$d/out" -name '*.tmp-*' | wc -l)
-  rerun_close "$d"
+  rerun "$d"
   if [ $rc -eq 137 ] && grep -q 'fdatasync(.*= -1' "$d/trace" && [ "$after" != "$before" ]; then
     COMMITTED_KILLED+=("$CASE_LABEL: committed (runs $before -> $after), $left temporary outputs left; the rerun said: $(head -1 "$d/rerun.err" | cut -c1-160)")
     if [ "$left" -gt 0 ] && ! grep -q '^payrun: put .* in place: run [0-9]* committed it' "$d/rerun.err"; then
