@@ -35,7 +35,14 @@ typedef struct commission_params {
     int64_t run_id;
     const char *actor;
     const char *at;
+    /* Lines of one partner held in memory; a partner with more has its
+     * priced lines written to a temporary file in TMPDIR and shared by
+     * passes over it, with the same result. 0: no limit. */
+    size_t mem_lines;
 } commission_params;
+
+/* The limit the pipeline sets: about 6 MiB of a partner's lines. */
+#define COMMISSION_MEM_LINES 32768
 
 typedef struct commission_result {
     int64_t lines;            /* lines priced: new + carried in */

@@ -203,46 +203,59 @@ static int ls_ioerr(linesort *ls, pr_err *err, const char *what, int e)
                             "attribution file's size");
 }
 
-static int ls_open_file(linesort *ls, pr_err *err)
+int tmpfile_open(const char *prefix, char *dir, size_t dir_cap, int *fd)
 {
-    const char *dir = getenv("TMPDIR");
+    const char *d = getenv("TMPDIR");
     char path[600];
 
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
-    snprintf(ls->dir, sizeof(ls->dir), "%s", dir);
-    snprintf(path, sizeof(path), "%s/payrun-lines-XXXXXX", ls->dir);
-    ls->fd = mkstemp(path);
-    if (ls->fd < 0)
-        return ls_ioerr(ls, err, "creating", errno);
-    (void)fcntl(ls->fd, F_SETFD, FD_CLOEXEC);
+    if (d == NULL || d[0] == '\0')
+        d = "/tmp";
+    snprintf(dir, dir_cap, "%s", d);
+    snprintf(path, sizeof(path), "%s/%s-XXXXXX", dir, prefix);
+    *fd = mkstemp(path);
+    if (*fd < 0)
+        return errno;
+    (void)fcntl(*fd, F_SETFD, FD_CLOEXEC);
     /* Unlinked at once: whatever happens to this process, nothing stays. */
     if (unlink(path) != 0) {
         int e = errno;
-        close(ls->fd);
-        ls->fd = -1;
-        return ls_ioerr(ls, err, "unlinking", e);
+        close(*fd);
+        *fd = -1;
+        return e;
     }
     return 0;
 }
 
-/* One pread or pwrite of the temporary file, retried on EINTR: the bytes
- * moved, more than 0, or -1 with the error set (moving nothing is an error
- * too: a full disk, a file cut short). `writing` is a constant at each
- * call, so the branch not taken is dead once inlined: a Release build's
- * _FORTIFY_SOURCE checks would otherwise see pread given a NULL buffer. */
-static ssize_t ls_pio(linesort *ls, int writing, char *out, const char *in, size_t n, off_t off,
-                      pr_err *err)
+/* `writing` is a constant at each call, so the branch not taken is dead
+ * once inlined: a Release build's _FORTIFY_SOURCE checks would otherwise
+ * see pread given a NULL buffer. */
+ssize_t tmpfile_io(int fd, int writing, void *out, const void *in, size_t n, off_t off)
 {
     for (;;) {
-        ssize_t k = writing ? pwrite(ls->fd, in, n, off) : pread(ls->fd, out, n, off);
+        ssize_t k = writing ? pwrite(fd, in, n, off) : pread(fd, out, n, off);
         if (k > 0)
             return k;
         if (k < 0 && errno == EINTR)
             continue;
-        ls_ioerr(ls, err, writing ? "writing" : "reading", k < 0 ? errno : writing ? ENOSPC : EIO);
-        return -1;
+        return -(k < 0 ? errno : writing ? ENOSPC : EIO);
     }
+}
+
+static int ls_open_file(linesort *ls, pr_err *err)
+{
+    int e = tmpfile_open("payrun-lines", ls->dir, sizeof(ls->dir), &ls->fd);
+
+    return e == 0 ? 0 : ls_ioerr(ls, err, "creating", e);
+}
+
+static ssize_t ls_pio(linesort *ls, int writing, char *out, const char *in, size_t n, off_t off,
+                      pr_err *err)
+{
+    ssize_t k = tmpfile_io(ls->fd, writing, out, in, n, off);
+
+    if (k < 0)
+        ls_ioerr(ls, err, writing ? "writing" : "reading", (int)-k);
+    return k < 0 ? -1 : k;
 }
 
 static int ls_write_all(linesort *ls, const char *p, size_t n, pr_err *err)

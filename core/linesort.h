@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -47,5 +48,18 @@ int linesort_next(linesort *ls, int64_t *seq, struct payrun_line *l, pr_err *err
 
 /* Forget every line and the temporary file; the sorter can be used again. */
 void linesort_reset(linesort *ls);
+
+/*
+ * The sorter's temporary file, shared with the calculation (which spills
+ * the priced lines of a partner too large to hold). tmpfile_open makes an
+ * unlinked file named PREFIX-XXXXXX in TMPDIR (default /tmp), closed on
+ * exec: 0 with *fd set, or an errno value; dir[] names the directory for
+ * messages either way. tmpfile_io is one pwrite (writing) or pread at
+ * `off`, retried on EINTR: the bytes moved (more than 0), or minus an
+ * errno value (ENOSPC for a write that moved nothing, EIO for a read past
+ * the end).
+ */
+int tmpfile_open(const char *prefix, char *dir, size_t dir_cap, int *fd);
+ssize_t tmpfile_io(int fd, int writing, void *out, const void *in, size_t n, off_t off);
 
 #endif

@@ -666,6 +666,11 @@ static void exact_floor(money_exact x, money_exact *fl, uint64_t *frac)
     *frac = (uint64_t)r;
 }
 
+void money_exact_split(money_exact x, money_exact *floor, uint64_t *frac)
+{
+    exact_floor(x, floor, frac);
+}
+
 static uint64_t exact_frac_key(const void *ctx, size_t i)
 {
     money_exact fl;

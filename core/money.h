@@ -85,6 +85,10 @@ int money_round(money_exact x, money_rounding mode, int64_t *out);
  */
 int money_share_exact(int64_t total, const money_exact *exact, size_t n, int64_t *out);
 
+/* What money_share_exact works from: x = floor x MONEY_EXACT_SCALE + frac,
+ * with frac in [0, MONEY_EXACT_SCALE) (the floor toward minus infinity). */
+void money_exact_split(money_exact x, money_exact *floor, uint64_t *frac);
+
 /*
  * Largest-remainder allocation of `total` (may be negative) over
  * non-negative integer `weights`: out[i] = total x w[i] / sum(w) rounded

@@ -1014,6 +1014,7 @@ static int h_calculate(payrun_stage *st, const struct payrun_calc_params *params
     cp.run_id = r->run_id;
     cp.actor = r->o->actor;
     cp.at = r->clock;
+    cp.mem_lines = COMMISSION_MEM_LINES;
     if (commission_run(r->s, &cp, adapt_rate, &a, &r->calc, r->err) != 0)
         return PAYRUN_ERR;
     r->calculated = 1;

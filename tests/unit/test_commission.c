@@ -98,7 +98,8 @@ static int rate_fn(void *ud, const calc_row *r, int64_t *rate, const char **rule
     return 0;
 }
 
-static commission_result calc(const char *period, money_rounding mode, int64_t min_payout)
+static commission_result calc_mem(const char *period, money_rounding mode, int64_t min_payout,
+                                   size_t mem_lines)
 {
     commission_params p;
     commission_result res;
@@ -116,9 +117,15 @@ static commission_result calc(const char *period, money_rounding mode, int64_t m
     p.run_id = run_id;
     p.actor = "alice";
     p.at = "2026-03-01T00:00:00Z";
+    p.mem_lines = mem_lines;
     ck_assert_msg(commission_run(s, &p, rate_fn, NULL, &res, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(store_commit(s, &err), 0);
     return res;
+}
+
+static commission_result calc(const char *period, money_rounding mode, int64_t min_payout)
+{
+    return calc_mem(period, mode, min_payout, 0);
 }
 
 static long long q(const char *sql)
@@ -376,6 +383,166 @@ START_TEST(carried_exact_written_elsewhere_is_refused)
 }
 END_TEST
 
+/* ---- a partner larger than the lines held in memory ------------------------ */
+
+/* The text of one query's rows (each row's columns joined by ':', rows by
+ * '|'), on database `path`. */
+static void dump(const char *path, const char *sql, char *out, size_t cap)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    size_t o = 0;
+
+    out[0] = '\0';
+    ck_assert_int_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(h));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            const char *v = (const char *)sqlite3_column_text(st, i);
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? ":" : "", v ? v : "NULL");
+            ck_assert_uint_lt(o, cap);
+        }
+        o += (size_t)snprintf(out + o, cap - o, "|");
+        ck_assert_uint_lt(o, cap);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
+/*
+ * Two months of lines: BIG's January stays below min_payout and carries
+ * to February, where it has 240 more lines; the amounts and rates are
+ * chosen so that many lines share a fraction (ties at the cut, between
+ * carried and new lines). NEG's total is negative and carries; SMALL has
+ * three lines. February's lines arrive in an order unrelated to their ids.
+ */
+static void two_months(size_t mem_lines)
+{
+    static const int64_t amounts[] = {5, 15, 25, 105, -7, 333, 1001, 5, 5, 12};
+    static const char *const rates[] = {"R12500000", "R10000000", "R3333333", "D"};
+    char deal[32];
+    uint32_t x = 12345;
+
+    partner_add("BIG");
+    partner_add("NEG");
+    partner_add("SMALL");
+    begin_run("2026-01");
+    for (int i = 0; i < 40; i++) {
+        snprintf(deal, sizeof(deal), "%s-J%02d", rates[i % 4], i);
+        line("2026-01", deal, "BIG", amounts[i % 10]);
+    }
+    line("2026-01", "D-N1", "NEG", -5000);
+    line("2026-01", "D-N2", "NEG", 1200);
+    calc_mem("2026-01", ROUND_HALF_EVEN, 100000, mem_lines);
+    begin_run("2026-02");
+    for (int i = 0; i < 240; i++) {
+        x = x * 1103515245u + 12345u;
+        snprintf(deal, sizeof(deal), "%s-F%03u", rates[(x >> 16) % 4], (x >> 8) % 1000);
+        snprintf(deal + strlen(deal), sizeof(deal) - strlen(deal), "-%d", i);
+        line("2026-02", deal, "BIG", amounts[(x >> 20) % 10] * (int64_t)(1 + (x >> 28) % 3));
+    }
+    line("2026-02", "D-N3", "NEG", 100);
+    line("2026-02", "R12500000-S1", "SMALL", 5);
+    line("2026-02", "R12500000-S2", "SMALL", 5);
+    line("2026-02", "R12500000-S3", "SMALL", 5);
+    calc_mem("2026-02", ROUND_HALF_UP, 0, mem_lines);
+}
+
+/* Two dumps must be equal; the message shows the first row that differs. */
+static void same_rows(const char *got, const char *want)
+{
+    size_t i = 0, row = 0;
+
+    while (got[i] != '\0' && got[i] == want[i])
+        i++;
+    if (got[i] == want[i])
+        return;
+    while (i > 0 && got[i - 1] != '|')
+        i--;
+    for (size_t k = 0; k < i; k++)
+        row += got[k] == '|';
+    ck_abort_msg("row %zu differs: got \"%.120s\", want \"%.120s\"", row + 1, got + i, want + i);
+}
+
+#define LINES_SQL                                                                          \
+    "SELECT attribution_line_id, partner_id, payout_id, amount, rule, rate, exact,"         \
+    " carried_to, carry_reason FROM commission_lines ORDER BY attribution_line_id"
+#define PAYOUTS_SQL "SELECT id, period, partner_id, amount FROM payouts ORDER BY id"
+
+START_TEST(large_partner_through_the_file_shares_alike)
+{
+    static char lines_mem[65536], lines_file[65536], pay_mem[4096], pay_file[4096];
+    char db2[PATH_MAX + 16];
+    pr_err err = {0};
+
+    /* in memory, on the fixture's database */
+    two_months(0);
+    dump(db, LINES_SQL, lines_mem, sizeof(lines_mem));
+    dump(db, PAYOUTS_SQL, pay_mem, sizeof(pay_mem));
+    /* the same, holding at most 7 lines of a partner, on a second one */
+    store_close(s);
+    snprintf(db2, sizeof(db2), "%s/t2.db", dir);
+    ck_assert_msg(store_open(db2, "acme", 1000, &s, &err) == 0, "%s", err.msg);
+    two_months(7);
+    dump(db2, LINES_SQL, lines_file, sizeof(lines_file));
+    dump(db2, PAYOUTS_SQL, pay_file, sizeof(pay_file));
+    same_rows(lines_file, lines_mem);
+    same_rows(pay_file, pay_mem);
+    /* the case is one that tests something: BIG is paid in February with
+     * the January lines, and its shares needed the tie rule */
+    ck_assert_ptr_nonnull(strstr(pay_mem, ":2026-02:BIG:"));
+    ck_assert_ptr_null(strstr(pay_mem, ":2026-01:BIG:"));
+    ck_assert_ptr_null(strstr(pay_mem, ":NEG:"));
+    ck_assert_int_eq(q("SELECT count(*) FROM commission_lines c JOIN attribution_lines a"
+                       " ON a.id = c.attribution_line_id WHERE a.period = '2026-01'"
+                       " AND a.partner_id = 'BIG' AND c.payout_id IS NOT NULL"), 40);
+}
+END_TEST
+
+/* A partner past the limit needs the temporary file: with TMPDIR
+ * unwritable, the calculation stops naming it (and without the limit it
+ * does not need it). */
+START_TEST(large_partner_needs_a_writable_tmpdir)
+{
+    commission_params p;
+    commission_result res;
+    char bad[PATH_MAX + 16], *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    pr_err err = {0};
+    int rc;
+
+    partner_add("BIG");
+    begin_run("2026-02");
+    for (int i = 0; i < 20; i++) {
+        char deal[16];
+        snprintf(deal, sizeof(deal), "D%02d", i);
+        line("2026-02", deal, "BIG", 1000 + i);
+    }
+    snprintf(bad, sizeof(bad), "%s/no-such-dir", dir);
+    setenv("TMPDIR", bad, 1);
+    memset(&p, 0, sizeof(p));
+    p.period = "2026-02";
+    p.next_period = "2026-03";
+    p.currency = "USD";
+    p.exponent = 2;
+    p.run_id = run_id;
+    p.actor = "alice";
+    p.at = "2026-03-01T00:00:00Z";
+    p.mem_lines = 8;
+    rc = commission_run(s, &p, rate_fn, NULL, &res, &err);
+    if (old) {
+        setenv("TMPDIR", old, 1);
+        free(old);
+    } else {
+        unsetenv("TMPDIR");
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err.code, EXIT_IOERR);
+    ck_assert_msg(strstr(err.msg, "creating the temporary file of partner \"BIG\"") != NULL &&
+                  strstr(err.msg, bad) != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.hint, "TMPDIR") != NULL, "%s", err.hint);
+}
+END_TEST
+
 START_TEST(period_next_wraps)
 {
     char n[8];
@@ -400,6 +567,8 @@ Suite *commission_suite(void)
     tcase_add_test(tc, recalculation_is_audited_and_idempotent);
     tcase_add_test(tc, carried_exact_written_elsewhere_is_refused);
     tcase_add_test(tc, period_next_wraps);
+    tcase_add_test(tc, large_partner_through_the_file_shares_alike);
+    tcase_add_test(tc, large_partner_needs_a_writable_tmpdir);
     suite_add_tcase(su, tc);
     return su;
 }
