@@ -4,7 +4,9 @@
 # the database: each payout's lines sum to it exactly; each payout is its
 # lines' exact total rounded once; every imported line has exactly one
 # commission line; what did not become a payout was carried forward with
-# a reason; rows read = imported + rejected + not commissionable.
+# a reason; rows read = imported + rejected + not commissionable. Then the
+# same close sorting in 1 MiB, and a close of one partner with more lines
+# than the calculation holds in memory.
 set -e
 . "$(dirname "$0")/lib.sh"
 : "${BUILD:?}" "${PAYRUN_GEN:?}"
@@ -91,5 +93,31 @@ same() { # same SQL: one answer from both databases
 same "SELECT id, partner_id, deal_id, source_line, deal_name, closed_on, model, percentage, attributed_amount, product_line FROM attribution_lines ORDER BY id" && ok || fail "the same lines, in the same order"
 same "SELECT attribution_line_id, partner_id, payout_id, rule, rate, exact, amount, carried_to, carry_reason FROM commission_lines ORDER BY attribution_line_id" && ok || fail "the same commission lines"
 same "SELECT id, partner_id, amount, status, approvals_required FROM payouts ORDER BY id" && ok || fail "the same payouts"
+
+# One partner with 40,000 lines: past the 32,768 a calculation holds in
+# memory, its priced lines go to a temporary file in TMPDIR and its payout
+# is shared by passes over it. Without a TMPDIR the close stops there
+# (the import's 40,000 lines fit the sorter's memory, so the calculation's
+# file is the one that fails); with one, the laws above hold.
+mkdir -p "$W/one"
+"$PAYRUN_GEN" --partners 1 --lines 40000 --period 2026-02 --seed 5 --dir "$W/one"
+sed -e 's|^database: gen.db|database: one.db|' -e 's|"in/attr|"one/attr|' -e 's|partners: in/|partners: one/|' "$W/payrun.yaml" >"$W/one.yaml"
+echo "output_dir: out-one/{org}/{period}" >>"$W/one.yaml"
+TMPDIR="$T/nowhere" run "$PAYRUN" run close --period 2026-02 --config "$W/one.yaml" --as alice
+expect_rc 74 "no room for the large partner's temporary file"
+expect_err "creating the temporary file of partner" "the calculation's file is named"
+expect_err "commission lines in $T/nowhere" "with its directory"
+expect_err "hint: set TMPDIR to a writable directory" "what to do"
+[ "$(sqlite3 "$W/one.db" "SELECT count(*) FROM runs")" = 0 ] && ok || fail "the failed close changed nothing"
+mkdir -p "$T/onetmp"
+TMPDIR="$T/onetmp" run "$PAYRUN" run close --period 2026-02 --config "$W/one.yaml" --as alice
+expect_rc 0 "close of one partner with 40,000 lines"
+[ -z "$(ls -A "$T/onetmp")" ] && ok || fail "the calculation's temporary file is gone"
+q1() { sqlite3 "$W/one.db" "$1"; }
+[ "$(q1 "SELECT count(*) FROM commission_lines")" -gt 32768 ] && ok || fail "the partner has more lines than a calculation holds"
+[ "$(q1 "SELECT count(*) FROM payouts")" = 1 ] && ok || fail "one payout"
+[ "$(q1 "SELECT count(*) FROM payouts p WHERE p.amount <> (SELECT sum(c.amount) FROM commission_lines c WHERE c.payout_id = p.id)")" = 0 ] && ok || fail "the large partner's lines sum to its payout"
+[ "$(q1 "SELECT count(*) FROM commission_lines WHERE payout_id IS NULL OR abs(CAST(exact AS INTEGER) - amount * 100000000) >= 100000000")" = 0 ] && ok || fail "every share within a cent of its exact commission"
+[ "$(q1 "SELECT count(*) FROM payouts p, (SELECT sum(CAST(exact AS INTEGER)) AS e FROM commission_lines) x WHERE abs(x.e - p.amount * 100000000) > 50000000")" = 0 ] && ok || fail "the large payout is its lines' total rounded once"
 
 finish
