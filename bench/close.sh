@@ -65,47 +65,6 @@ started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 commit=$(bench_commit)
 
-# A new config per size; every path in it is relative to bench/work/N/.
-write_config() {
-  cat >"$1/payrun.yaml" <<YAML
-version: 1
-org: bench
-currency: USD
-database: run/bench.db
-plugin_path: [$root/$build/plugins]
-output_dir: run/out/{org}/{period}
-allow_actor_override: true
-actors: { alice: [preparer] }
-pipelines:
-  close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "attributions-{period}.csv", partners: partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        rounding: half_even
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
-    - stage: approvals
-      plugin: approval_rules
-      with:
-        auto_approve_below: "1000.00"
-        two_approvals_from: "10000.00"
-        reject_inactive_partners: true
-    - stage: export
-      plugin: export_csv
-      with: { path: payouts.csv }
-    - stage: journal
-      plugin: export_ledger
-      with: { format: hledger, path: accrual.journal }
-    - stage: audit
-      plugin: audit_jsonl
-      with: { path: ../audit.jsonl }
-YAML
-}
 
 # run_one WHAT SIZE ROUND CMD...: time CMD; fail loudly on a non-zero exit.
 # Prints "wall cpu maxrss_kib".
@@ -128,7 +87,7 @@ for n in "${sizes[@]}"; do
   mkdir -p "$dir"
   echo "close.sh: generating $n lines, $partners partners into $dir" >&2
   "$build/tools/payrun-gen" --partners "$partners" --lines "$n" --period "$period" --seed 1 --dir "$dir"
-  write_config "$dir"
+  write_config "$dir" "$root/$build/plugins"
   csv="$root/$dir/attributions-$period.csv"
 
   samples_a="" samples_b="" samples_c=""

@@ -12,3 +12,49 @@ bench_commit() {
   fi
   echo "$c"
 }
+
+# write_config DIR PLUGINS: DIR/payrun.yaml, the whole close the benchmarks
+# time (import, commissions with the demo's rules, approval rules, the CSV
+# export, the hledger journal, the audit sink), with the plugins of the
+# build in PLUGINS. Every path in it is relative to DIR: the database is
+# DIR/run/bench.db, the outputs go under DIR/run/out/.
+write_config() {
+  cat >"$1/payrun.yaml" <<YAML
+version: 1
+org: bench
+currency: USD
+database: run/bench.db
+plugin_path: [$2]
+output_dir: run/out/{org}/{period}
+allow_actor_override: true
+actors: { alice: [preparer] }
+pipelines:
+  close:
+    - stage: import
+      plugin: attribution_csv
+      with: { path: "attributions-{period}.csv", partners: partners.csv }
+    - stage: commissions
+      plugin: commission_rules
+      with:
+        rounding: half_even
+        min_payout: "100.00"
+        rules:
+          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
+          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+    - stage: approvals
+      plugin: approval_rules
+      with:
+        auto_approve_below: "1000.00"
+        two_approvals_from: "10000.00"
+        reject_inactive_partners: true
+    - stage: export
+      plugin: export_csv
+      with: { path: payouts.csv }
+    - stage: journal
+      plugin: export_ledger
+      with: { format: hledger, path: accrual.journal }
+    - stage: audit
+      plugin: audit_jsonl
+      with: { path: ../audit.jsonl }
+YAML
+}
