@@ -36,6 +36,8 @@ typedef struct spill_rec {
     uint8_t pad;
 } spill_rec;
 
+_Static_assert(sizeof(spill_rec) == 32, "a spilled line is 32 bytes, as the docs say");
+
 #define SPILL_BUF 2048 /* records read or written at a time (64 KiB) */
 
 typedef struct calc_state {
