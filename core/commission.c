@@ -86,6 +86,19 @@ static void forget_partner(calc_state *c)
     c->spill_total = 0;
 }
 
+/* Row j of the new lines written together: the line's commission, its
+ * exact amount as text in texts[j], its share (0 when carried). */
+static void put_row(calc_state *c, size_t j, int64_t id, const char *rule, int64_t rate,
+                    money_exact exact, int64_t share)
+{
+    money_exact_format(exact, c->texts[j], sizeof(c->texts[j]));
+    c->rows[j].attr_id = id;
+    c->rows[j].rule = rule;
+    c->rows[j].rate = rate;
+    c->rows[j].exact = c->texts[j];
+    c->rows[j].amount = share;
+}
+
 /* ---- a partner too large for memory -------------------------------------- */
 
 static int spill_ioerr(calc_state *c, const char *what, int e)
@@ -380,12 +393,7 @@ static int pass_write(calc_state *c, const spill_rec *r, void *ud)
     if (r->carried)
         return store_commission_assign(c->s, r->id, o->payout_id, o->payout_id != NULL, share,
                                        o->carried_to, o->reason, c->err);
-    money_exact_format(r->exact, c->texts[o->n_rows], sizeof(c->texts[o->n_rows]));
-    c->rows[o->n_rows].attr_id = r->id;
-    c->rows[o->n_rows].rule = c->names[r->rule];
-    c->rows[o->n_rows].rate = r->rate;
-    c->rows[o->n_rows].exact = c->texts[o->n_rows];
-    c->rows[o->n_rows].amount = share;
+    put_row(c, o->n_rows, r->id, c->names[r->rule], r->rate, r->exact, share);
     if (++o->n_rows == o->cap)
         return flush_rows(c, o);
     return 0;
@@ -424,13 +432,7 @@ static int write_lines(calc_state *c, const char *payout_id, const char *reason)
                 return -1;
             continue;
         }
-        money_exact_format(l->exact, c->texts[n_new], sizeof(c->texts[n_new]));
-        c->rows[n_new].attr_id = l->id;
-        c->rows[n_new].rule = l->rule;
-        c->rows[n_new].rate = l->rate;
-        c->rows[n_new].exact = c->texts[n_new];
-        c->rows[n_new].amount = payout_id ? c->shares[i] : 0;
-        n_new++;
+        put_row(c, n_new++, l->id, l->rule, l->rate, l->exact, payout_id ? c->shares[i] : 0);
     }
     return store_commission_insert_many(c->s, c->p->period, c->partner, payout_id, carried_to,
                                         reason, c->rows, n_new, c->err);

@@ -98,13 +98,13 @@ static int rate_fn(void *ud, const calc_row *r, int64_t *rate, const char **rule
     return 0;
 }
 
-static commission_result calc_mem(const char *period, money_rounding mode, int64_t min_payout,
-                                   size_t mem_lines)
+/* commission_run on the open run, holding at most mem_lines of a partner
+ * (0: no limit); its return code. */
+static int run_calc(const char *period, money_rounding mode, int64_t min_payout, size_t mem_lines,
+                    commission_result *res, pr_err *err)
 {
     commission_params p;
-    commission_result res;
     char next[8];
-    pr_err err = {0};
 
     period_next(period, next);
     memset(&p, 0, sizeof(p));
@@ -118,7 +118,16 @@ static commission_result calc_mem(const char *period, money_rounding mode, int64
     p.actor = "alice";
     p.at = "2026-03-01T00:00:00Z";
     p.mem_lines = mem_lines;
-    ck_assert_msg(commission_run(s, &p, rate_fn, NULL, &res, &err) == 0, "%s", err.msg);
+    return commission_run(s, &p, rate_fn, NULL, res, err);
+}
+
+static commission_result calc_mem(const char *period, money_rounding mode, int64_t min_payout,
+                                   size_t mem_lines)
+{
+    commission_result res;
+    pr_err err = {0};
+
+    ck_assert_msg(run_calc(period, mode, min_payout, mem_lines, &res, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(store_commit(s, &err), 0);
     return res;
 }
@@ -346,10 +355,8 @@ END_TEST
  * the calculation fails without pricing it. */
 START_TEST(carried_exact_written_elsewhere_is_refused)
 {
-    commission_params p;
     commission_result res;
     sqlite3 *h;
-    char next[8];
     pr_err err = {0};
 
     partner_add("SMALL");
@@ -365,17 +372,7 @@ START_TEST(carried_exact_written_elsewhere_is_refused)
 
     begin_run("2026-03");
     line("2026-03", "D2", "SMALL", 60000);
-    period_next("2026-03", next);
-    memset(&p, 0, sizeof(p));
-    p.period = "2026-03";
-    p.next_period = next;
-    p.currency = "USD";
-    p.exponent = 2;
-    p.min_payout = 10000;
-    p.run_id = run_id;
-    p.actor = "alice";
-    p.at = "2026-04-01T00:00:00Z";
-    ck_assert_int_eq(commission_run(s, &p, rate_fn, NULL, &res, &err), -1);
+    ck_assert_int_eq(run_calc("2026-03", ROUND_HALF_EVEN, 10000, 0, &res, &err), -1);
     ck_assert_int_eq(err.code, EXIT_SOFTWARE);
     ck_assert_msg(strstr(err.msg, "unreadable exact amount") != NULL, "%s", err.msg);
     store_rollback(s);
@@ -504,9 +501,8 @@ END_TEST
  * does not need it). */
 START_TEST(large_partner_needs_a_writable_tmpdir)
 {
-    commission_params p;
     commission_result res;
-    char bad[PATH_MAX + 16], *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    char bad[PATH_MAX + 16], *saved;
     pr_err err = {0};
     int rc;
 
@@ -518,23 +514,9 @@ START_TEST(large_partner_needs_a_writable_tmpdir)
         line("2026-02", deal, "BIG", 1000 + i);
     }
     snprintf(bad, sizeof(bad), "%s/no-such-dir", dir);
-    setenv("TMPDIR", bad, 1);
-    memset(&p, 0, sizeof(p));
-    p.period = "2026-02";
-    p.next_period = "2026-03";
-    p.currency = "USD";
-    p.exponent = 2;
-    p.run_id = run_id;
-    p.actor = "alice";
-    p.at = "2026-03-01T00:00:00Z";
-    p.mem_lines = 8;
-    rc = commission_run(s, &p, rate_fn, NULL, &res, &err);
-    if (old) {
-        setenv("TMPDIR", old, 1);
-        free(old);
-    } else {
-        unsetenv("TMPDIR");
-    }
+    saved = tu_tmpdir_set(bad);
+    rc = run_calc("2026-02", ROUND_HALF_EVEN, 0, 8, &res, &err);
+    tu_tmpdir_restore(saved);
     ck_assert_int_eq(rc, -1);
     ck_assert_int_eq(err.code, EXIT_IOERR);
     ck_assert_msg(strstr(err.msg, "creating the temporary file of partner \"BIG\"") != NULL &&

@@ -158,27 +158,21 @@ END_TEST
 START_TEST(unwritable_temporary_directory_is_named)
 {
     char dir[PATH_MAX], missing[PATH_MAX + 16];
-    const char *old = getenv("TMPDIR");
-    char *saved = old ? strdup(old) : NULL;
+    char *saved;
     linesort *ls = linesort_new(0);
     pr_err err = {0};
     int rc = 0;
 
     tu_tempdir(dir);
     snprintf(missing, sizeof(missing), "%s/gone", dir);
-    setenv("TMPDIR", missing, 1);
+    saved = tu_tmpdir_set(missing);
     for (int i = 0; i < N_LINES && rc == 0; i++) {
         want w;
         struct payrun_line l;
         line_of(i == BIG_LINE ? 0 : i, &w, &l);
         rc = linesort_add(ls, &l, &err);
     }
-    if (saved) {
-        setenv("TMPDIR", saved, 1);
-        free(saved);
-    } else {
-        unsetenv("TMPDIR");
-    }
+    tu_tmpdir_restore(saved);
     ck_assert_int_eq(rc, -1);
     ck_assert_int_eq(err.code, EXIT_IOERR);
     ck_assert_msg(strstr(err.msg, missing) != NULL && strstr(err.msg, "No such file") != NULL,

@@ -27,6 +27,26 @@ static inline void tu_rmrf(const char *dir)
         fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+/* Point TMPDIR at `dir` and return what it was (NULL: unset), for
+ * tu_tmpdir_restore: a test of a temporary file that cannot be made. */
+static inline char *tu_tmpdir_set(const char *dir)
+{
+    const char *old = getenv("TMPDIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TMPDIR", dir, 1);
+    return saved;
+}
+
+static inline void tu_tmpdir_restore(char *saved)
+{
+    if (saved) {
+        setenv("TMPDIR", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("TMPDIR");
+    }
+}
+
 /* Run an SQL statement with the real sqlite3 shell, as a user tampering
  * with the database behind payrun's back would. Returns its exit status. */
 static inline int tu_sqlite3(const char *db, const char *sql)
