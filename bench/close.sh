@@ -8,17 +8,23 @@
 #
 # For each size it generates a deterministic data set (10,000 partners,
 # period 2026-02, seed 1) into bench/work/LINES/ and runs, interleaved
-# (a, b, c in each round) and from a clean state every time:
+# (a, b, c, d in each round) and from a clean state every time:
 #   (a) payrun run close: attribution_csv, commission_rules (the demo's
 #       rules, min_payout 100.00), approval_rules, export_csv,
 #       export_ledger (hledger) and audit_jsonl, into a new database;
 #   (b) the sqlite3 shell running bench/alternative.sql: .import of both
 #       CSVs, one aggregate query, a CSV export, into a new database;
 #   (c) the floor, bench/floor.c: libcsv parsing the attribution file and
-#       SQLite inserting its rows (one prepared statement, one transaction).
+#       SQLite inserting its rows (one prepared statement, one transaction);
+#   (d) the layout bound, `floor --clustered`: the same, but each line is
+#       stored with a commission in one b-tree clustered by (org, period,
+#       partner, deal), from a copy of the file sorted by partner (the sort
+#       is not timed). No layout that keeps every line and its commission
+#       can store them for less, so d/b is the least a/b could be.
 # Each is timed by bench/measure.c (wall, CPU = user + system, peak RSS of
-# the process). It prints the medians, the ratios payrun/sqlite3 and
-# payrun/floor (wall) and payrun's time per line, and writes the same table
+# the process). It prints the medians, the ratios payrun/sqlite3,
+# payrun/floor and bound/sqlite3 (wall) and payrun's time per line, and
+# writes the same table
 # to bench/results/close.txt. Any non-zero exit fails the whole run.
 #
 # Needs only what scripts/deps.sh installs: cc, cmake, the sqlite3 shell,
@@ -80,7 +86,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : 
 
 mkdir -p bench/results
 declare -A med
-rows_a=() rows_b=() rows_c=()
+rows_a=() rows_b=() rows_c=() rows_d=()
 for n in "${sizes[@]}"; do
   dir=bench/work/$n
   rm -rf "$dir"
@@ -89,8 +95,13 @@ for n in "${sizes[@]}"; do
   "$build/tools/payrun-gen" --partners "$partners" --lines "$n" --period "$period" --seed 1 --dir "$dir"
   write_config "$dir" "$root/$build/plugins"
   csv="$root/$dir/attributions-$period.csv"
+  # (d) reads the lines in partner order (the 5th column). The generator
+  # writes no quoted fields, so a plain sort keeps every row whole.
+  ! grep -q '"' "$csv" || die "$csv has quoted fields; the sort for (d) would split them"
+  sorted="$root/$dir/attributions-by-partner.csv"
+  { head -n 1 "$csv"; tail -n +2 "$csv" | LC_ALL=C sort -t, -k5,5 -s; } >"$sorted"
 
-  samples_a="" samples_b="" samples_c=""
+  samples_a="" samples_b="" samples_c="" samples_d=""
   for r in $(seq "$rounds"); do
     rm -rf "$dir/run" && mkdir -p "$dir/run"
     a=$(run_one "payrun run close" "$n" "$r" \
@@ -100,12 +111,14 @@ for n in "${sizes[@]}"; do
           sqlite3 alternative.db ".read $root/bench/alternative.sql")
     rm -f "$dir"/floor.db*
     c=$(run_one "floor" "$n" "$r" "$floor" "$csv" "$root/$dir/floor.db")
-    samples_a+="$a"$'\n' samples_b+="$b"$'\n' samples_c+="$c"$'\n'
+    rm -f "$dir"/bound.db*
+    d=$(run_one "floor --clustered" "$n" "$r" "$floor" --clustered "$sorted" "$root/$dir/bound.db")
+    samples_a+="$a"$'\n' samples_b+="$b"$'\n' samples_c+="$c"$'\n' samples_d+="$d"$'\n'
     read -r aw ac ar <<<"$a"
     echo "close.sh: $n lines, round $r/$rounds: payrun wall $aw s cpu $ac s rss $((ar / 1024)) MiB;" \
-         "wall sqlite3 ${b%% *} s, floor ${c%% *} s" >&2
+         "wall sqlite3 ${b%% *} s, floor ${c%% *} s, bound ${d%% *} s" >&2
   done
-  for x in a b c; do
+  for x in a b c d; do
     v=samples_$x
     s=${!v}
     for col in 1 2 3; do
@@ -117,6 +130,7 @@ for n in "${sizes[@]}"; do
   rows_a+=("$n: payrun payouts.csv $(($(wc -l <"$dir/run/out/bench/$period/payouts.csv") - 1)) payouts")
   rows_b+=("sqlite3 payouts-sqlite.csv $(($(wc -l <"$dir/payouts-sqlite.csv") - 1)) partner totals")
   rows_c+=("floor.db $(sqlite3 "$dir/floor.db" 'SELECT count(*) FROM lines') lines")
+  rows_d+=("bound.db $(sqlite3 "$dir/bound.db" 'SELECT count(*) FROM lines') lines")
 done
 
 # The table: medians, ratios, payrun's time per line.
@@ -130,18 +144,23 @@ per_line() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%8.2f", s * 1e6 / n }'; }
   echo "(a) payrun run close: attribution_csv, commission_rules, approval_rules, export_csv, export_ledger, audit_jsonl"
   echo "(b) sqlite3 shell, bench/alternative.sql: .import of both CSVs, one aggregate query, CSV export"
   echo "(c) floor, bench/floor.c: libcsv parse + SQLite insert of every line, one statement, one transaction"
+  echo "(d) bound, floor --clustered: (c) with a commission in each row, clustered by (org, period, partner, deal),"
+  echo "    from the file sorted by partner (sort not timed): the least any close keeping its lines could take"
   echo "load average (1 5 15 min): $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) at the end"
   echo "wall and cpu (user + system) in seconds, peak RSS in MiB"
   echo
-  printf '%10s | %-26s | %-26s | %-26s | %-13s | %s\n' "" "(a) payrun" "(b) sqlite3" "(c) floor" "wall ratio" "payrun us/line"
-  printf '%10s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %8s %8s\n' lines \
-    wall cpu rss wall cpu rss wall cpu rss a/b a/c wall cpu
+  printf '%10s | %-26s | %-26s | %-26s | %-26s | %-20s | %s\n' "" "(a) payrun" "(b) sqlite3" \
+    "(c) floor" "(d) bound" "wall ratio" "payrun us/line"
+  printf '%10s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %6s %6s %6s | %8s %8s\n' \
+    lines wall cpu rss wall cpu rss wall cpu rss wall cpu rss a/b a/c d/b wall cpu
   for n in "${sizes[@]}"; do
-    printf '%10s | %s %s %s | %s %s %s | %s %s %s | %s %s | %s %s\n' "$n" \
+    printf '%10s | %s %s %s | %s %s %s | %s %s %s | %s %s %s | %s %s %s | %s %s\n' "$n" \
       "$(secs "${med[a,1,$n]}")" "$(secs "${med[a,2,$n]}")" "$(mib "${med[a,3,$n]}")" \
       "$(secs "${med[b,1,$n]}")" "$(secs "${med[b,2,$n]}")" "$(mib "${med[b,3,$n]}")" \
       "$(secs "${med[c,1,$n]}")" "$(secs "${med[c,2,$n]}")" "$(mib "${med[c,3,$n]}")" \
+      "$(secs "${med[d,1,$n]}")" "$(secs "${med[d,2,$n]}")" "$(mib "${med[d,3,$n]}")" \
       "$(ratio "${med[a,1,$n]}" "${med[b,1,$n]}")" "$(ratio "${med[a,1,$n]}" "${med[c,1,$n]}")" \
+      "$(ratio "${med[d,1,$n]}" "${med[b,1,$n]}")" \
       "$(per_line "${med[a,1,$n]}" "$n")" "$(per_line "${med[a,2,$n]}" "$n")"
   done
   echo
@@ -149,6 +168,6 @@ per_line() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%8.2f", s * 1e6 / n }'; }
   echo "us/line flat from 100k to 10M lines"
   echo "outputs of the last round:"
   for i in "${!sizes[@]}"; do
-    echo "  ${rows_a[$i]}; ${rows_b[$i]}; ${rows_c[$i]}"
+    echo "  ${rows_a[$i]}; ${rows_b[$i]}; ${rows_c[$i]}; ${rows_d[$i]}"
   done
 } | tee "$results"

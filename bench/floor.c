@@ -6,7 +6,18 @@
  * commissions, no outputs. bench/close.sh times it next to `payrun run
  * close` so the harness shows how far payrun is from this floor.
  *
- *   floor ATTRIBUTIONS.csv DATABASE
+ *   floor [--clustered] ATTRIBUTIONS.csv DATABASE
+ *
+ * --clustered is the bound of any stored layout: each line with its
+ * commission in one row (rule, rate, exact commission, shared amount,
+ * payout), in one b-tree clustered by (org, period, partner, deal), with
+ * no other index. That is the least a close can store to keep every line
+ * and its commission. The file must already be in partner order (the
+ * order the rows are stored in; close.sh sorts a copy, untimed): a row out
+ * of order is refused rather than timed at the cost of a random insert.
+ * The commission is one fixed rate and the payout one fixed id, so the
+ * figure leaves out the pricing, the payouts, the outputs and the audit
+ * trail: it is lower than any real close could be.
  *
  * DATABASE must not exist yet. The journal settings are payrun's own (WAL,
  * synchronous FULL), so both pay the same for durability. Exit 0 on
@@ -29,6 +40,8 @@
 
 #define N_COLS 10
 #define AMOUNT_COL 7 /* attributed_amount, bound as integer minor units */
+#define PARTNER_COL 4
+#define BOUND_RATE INT64_C(6400000) /* 6.4%, in the core's millionths of a percent */
 
 static const char *const header[N_COLS] = {
     "deal_id", "deal_name", "deal_status", "closed_on", "partner_id",
@@ -49,6 +62,8 @@ struct loader {
     uint64_t line;  /* rows seen, header included */
     uint64_t rows;  /* data rows inserted */
     int failed;     /* exit code once something failed, else 0 */
+    int clustered;  /* --clustered: the layout bound */
+    char last_partner[64]; /* --clustered: the partner of the row before */
 };
 
 static void fail(struct loader *l, int code, const char *fmt, ...)
@@ -135,7 +150,7 @@ static void on_field(void *field, size_t n, void *data)
 
 static void insert_row(struct loader *l)
 {
-    int64_t amount;
+    int64_t amount = 0;
     int rc = SQLITE_OK;
 
     for (int i = 0; i < N_COLS && rc == SQLITE_OK; i++) {
@@ -151,6 +166,28 @@ static void insert_row(struct loader *l)
         } else {
             rc = sqlite3_bind_text(l->ins, i + 1, f, (int)l->len[i], SQLITE_STATIC);
         }
+    }
+    if (rc == SQLITE_OK && l->clustered) {
+        const char *partner = l->buf + l->off[PARTNER_COL];
+        int64_t exact;
+        if (strcmp(partner, l->last_partner) < 0) {
+            fail(l, 65, "partner \"%s\" after \"%s\": --clustered needs the rows in partner order",
+                 partner, l->last_partner);
+            return;
+        }
+        if (l->len[PARTNER_COL] >= sizeof(l->last_partner)) {
+            fail(l, 65, "partner id of %zu bytes: at most %zu", l->len[PARTNER_COL],
+                 sizeof(l->last_partner) - 1);
+            return;
+        }
+        memcpy(l->last_partner, partner, l->len[PARTNER_COL] + 1);
+        if (__builtin_mul_overflow(amount, BOUND_RATE, &exact)) {
+            fail(l, 65, "attributed_amount %" PRId64 " times the rate overflows", amount);
+            return;
+        }
+        rc = sqlite3_bind_int64(l->ins, N_COLS + 1, exact);
+        if (rc == SQLITE_OK) /* the exact commission in cents: exact / 10^8 */
+            rc = sqlite3_bind_int64(l->ins, N_COLS + 2, exact / 100000000);
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_step(l->ins);
@@ -221,14 +258,32 @@ static void load(struct loader *l, FILE *in)
         fail(l, 65, "empty file: no header row");
 }
 
+#define LINE_COLUMNS                                                               \
+    "deal_id TEXT, deal_name TEXT, deal_status TEXT, closed_on TEXT, partner_id TEXT," \
+    " model TEXT, percentage TEXT, attributed_amount INTEGER, currency TEXT,"         \
+    " product_line TEXT"
+#define PLAIN_TABLE "CREATE TABLE lines (" LINE_COLUMNS ")"
+#define PLAIN_INSERT "INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?)"
+#define CLUSTERED_TABLE                                                             \
+    "CREATE TABLE lines (" LINE_COLUMNS ", org TEXT, period TEXT, rule TEXT,"       \
+    " rate INTEGER, exact INTEGER, amount INTEGER, payout_id TEXT,"                 \
+    " PRIMARY KEY (org, period, partner_id, deal_id)) WITHOUT ROWID"
+#define CLUSTERED_INSERT                                                            \
+    "INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?, 'bench', '2026-02', 'partner_rate'," \
+    " 6400000, ?11, ?12, 'po_0123456789abcdef')"
+
 int main(int argc, char **argv)
 {
     struct loader l = {0};
     struct stat sb;
     FILE *in;
 
+    if (argc == 4 && strcmp(argv[1], "--clustered") == 0) {
+        l.clustered = 1;
+        argv++, argc--;
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: floor ATTRIBUTIONS.csv DATABASE\n");
+        fprintf(stderr, "usage: floor [--clustered] ATTRIBUTIONS.csv DATABASE\n");
         return 64;
     }
     l.path = argv[1];
@@ -248,12 +303,10 @@ int main(int argc, char **argv)
     }
     if (exec(&l, "PRAGMA journal_mode = WAL") != 0 ||
         exec(&l, "PRAGMA synchronous = FULL") != 0 ||
-        exec(&l, "CREATE TABLE lines (deal_id TEXT, deal_name TEXT, deal_status TEXT, "
-                 "closed_on TEXT, partner_id TEXT, model TEXT, percentage TEXT, "
-                 "attributed_amount INTEGER, currency TEXT, product_line TEXT)") != 0 ||
+        exec(&l, l.clustered ? CLUSTERED_TABLE : PLAIN_TABLE) != 0 ||
         exec(&l, "BEGIN") != 0) {
         l.failed = 74;
-    } else if (sqlite3_prepare_v2(l.db, "INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?)", -1,
+    } else if (sqlite3_prepare_v2(l.db, l.clustered ? CLUSTERED_INSERT : PLAIN_INSERT, -1,
                                   &l.ins, NULL) != SQLITE_OK) {
         fprintf(stderr, "floor: prepare: %s\n", sqlite3_errmsg(l.db));
         l.failed = 74;
