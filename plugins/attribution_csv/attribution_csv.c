@@ -3,13 +3,12 @@
  * attribution lines from two CSV files (SPEC section 4) and hands each row
  * to the core through host->partner_put and host->line_add.
  *
- * Files are streamed: one physical line at a time from getline() into
- * libcsv, so the importer knows on which line each record starts and ends,
- * and its memory follows the longest record rather than the file. Only
- * LF ends a record; a CR before it is dropped as trailing "space", so CRLF
- * and LF files read alike while a CR inside quotes survives. libcsv's own
- * trimming of blanks is switched off: RFC 4180 makes spaces part of a
- * field, and a silently trimmed " 12.00" would hide a bad cell.
+ * Files are streamed by the reader the CSV plugins share (common/csvin.c):
+ * one physical line at a time into libcsv, so the importer knows on which
+ * line each record starts and ends, and its memory follows the longest
+ * record rather than the file. Blanks are not trimmed: RFC 4180 makes
+ * spaces part of a field, and a silently trimmed " 12.00" would hide a
+ * bad cell.
  *
  * A bad row is never dropped silently. It goes to the rejects CSV with its
  * file, line, reason and raw text, and is counted; with on_reject: fail
@@ -27,24 +26,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <csv.h>
-
 #include <payrun/plugin.h>
+
+#include "csvin.h"
 
 /* A record (all its physical lines) may not exceed this. An unclosed quote
  * would otherwise swallow the rest of the file into one field. */
 #define MAX_RECORD_BYTES ((size_t)1 << 20)
-/* libcsv grows a field's buffer by a fixed block, 128 bytes unless told:
- * a quote left open over MAX_RECORD_BYTES then took 8192 reallocs of up
- * to 1 MiB each (4.3 GB allocated in all, under valgrind; seconds under
- * ASan). 64 KiB blocks make that 16, and an ordinary record one. */
-#define CSV_BLOCK_BYTES ((size_t)64 * 1024)
-/* Fields kept per record; more are counted but not stored. */
-#define MAX_FIELDS 1024
-#define REASON_MAX 1024
+#define MAX_FIELDS CSVIN_MAX_FIELDS
+#define REASON_MAX CSVIN_REASON_MAX
 #define HOST_WHY_MAX 512
 
-static const char utf8_bom[] = "\xEF\xBB\xBF";
+static const char path_hint[] = "check the path in the stage's \"with:\" block";
 
 /* ---- descriptor keys ---------------------------------------------------- */
 
@@ -114,40 +107,6 @@ static const struct choice models = {
 
 /* ---- state -------------------------------------------------------------- */
 
-struct field {
-    char *text; /* NUL-terminated copy; grows, never shrinks */
-    size_t len;
-    size_t cap;
-};
-
-/* One input file being read, one record at a time. */
-struct reader {
-    const char *path; /* as configured, for error messages */
-    const char *base; /* base name, for the rejects file */
-    FILE *f;
-    struct csv_parser csv;
-    int csv_live;
-    char *line;
-    size_t line_cap;
-    size_t line_len;
-    int64_t lineno; /* physical lines read so far */
-    int eof;
-    int replay; /* next_record starts with the line already in `line` */
-
-    /* The record being assembled. */
-    int open;
-    int ended; /* libcsv reported the end of the record */
-    int nomem;
-    int64_t start;      /* physical line where it starts */
-    char *raw;          /* its physical lines, as read */
-    size_t raw_len, raw_cap;
-    struct field *fields;
-    size_t n_fields; /* stored: at most MAX_FIELDS */
-    size_t n_seen;   /* found in the record */
-    size_t fields_cap;
-    char malformed[REASON_MAX]; /* "" unless the record could not be parsed */
-};
-
 struct tally {
     int64_t read, imported, rejected, skipped;
 };
@@ -173,8 +132,9 @@ struct acsv {
     const struct payrun_host *host;
     const char *path, *partners_path, *rejects_path;
     int skip_rejects;
+    struct csvin_rejects rej; /* the rejects file, opened at the first reject */
 
-    struct reader rd;
+    struct csvin rd;
     int map[MAX_COLS]; /* column -> field index in the file, or -1 */
     size_t n_header;   /* fields in the header row */
 
@@ -182,10 +142,6 @@ struct acsv {
     size_t seen_cap, seen_len;
     size_t *seen_slots;      /* open-addressing index into seen[]: entry + 1, 0 empty */
     size_t seen_nslots;      /* a power of two, at least twice seen_len */
-
-    payrun_output *rejects;
-    char *out;
-    size_t out_len, out_cap;
 
     struct tally partners, lines;
     int64_t first_line;
@@ -197,99 +153,12 @@ enum { ROW_IMPORTED = 0, ROW_SKIPPED = 1, ROW_REJECTED = 2 };
 
 /* ---- small text helpers ------------------------------------------------- */
 
-/* Append to a reason, separating problems of one row with "; ". */
-static void why_add(char *why, size_t cap, const char *fmt, ...) PAYRUN_PRINTF(3, 4);
-
-static void why_add(char *why, size_t cap, const char *fmt, ...)
-{
-    size_t len = strlen(why);
-    va_list ap;
-
-    if (len > 0 && len + 2 < cap) {
-        memcpy(why + len, "; ", 3);
-        len += 2;
-    }
-    if (len + 1 >= cap)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why + len, cap - len, fmt, ap);
-    va_end(ap);
-}
-
-/*
- * Cell text in a message: quotes, backslashes and control bytes escaped so
- * a cell cannot forge a second log line, and cut (at a UTF-8 boundary) so
- * one long cell cannot push the reason out of the message.
- */
-static const char *show(char *dst, size_t cap, const char *s)
-{
-    const size_t shown_max = 48;
-    size_t len = strlen(s), shown = len < shown_max ? len : shown_max, o = 0;
-
-    if (shown < len)
-        while (shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
-            shown--;
-    for (size_t i = 0; i < shown && o + 5 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        if (ch == '"' || ch == '\\') {
-            dst[o++] = '\\';
-            dst[o++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7F) {
-            o += (size_t)snprintf(dst + o, cap - o, "\\x%02X", ch);
-        } else {
-            dst[o++] = (char)ch;
-        }
-    }
-    if (shown < len && o + 4 < cap) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
-    return dst;
-}
-
 static void why_bad(char *why, size_t cap, const char *column, const char *value,
                     const char *expected)
 {
     char q[256];
 
-    why_add(why, cap, "bad %s \"%s\": %s", column, show(q, sizeof(q), value), expected);
-}
-
-/* Index of the first byte that is not well-formed UTF-8, or len. Overlong
- * forms, surrogates and code points above U+10FFFF are refused. */
-static size_t utf8_bad_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char ch = s[i];
-        size_t n;
-
-        if (ch < 0x80) {
-            i++;
-            continue;
-        }
-        if (ch >= 0xC2 && ch <= 0xDF)
-            n = 1;
-        else if (ch >= 0xE0 && ch <= 0xEF)
-            n = 2;
-        else if (ch >= 0xF0 && ch <= 0xF4)
-            n = 3;
-        else
-            return i;
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-        if ((ch == 0xE0 && s[i + 1] < 0xA0) || (ch == 0xED && s[i + 1] > 0x9F) ||
-            (ch == 0xF0 && s[i + 1] < 0x90) || (ch == 0xF4 && s[i + 1] > 0x8F))
-            return i;
-        i += n + 1;
-    }
-    return len;
+    csvin_why_add(why, cap, "bad %s \"%s\": %s", column, csvin_show(q, sizeof(q), value), expected);
 }
 
 static int in_choices(const char *value, const char *list)
@@ -322,7 +191,7 @@ static int check_choice(char *why, size_t cap, const char *column, const char *v
 static void require_text(char *why, size_t cap, const char *column, const char *value)
 {
     if (value[0] == '\0')
-        why_add(why, cap, "%s is empty", column);
+        csvin_why_add(why, cap, "%s is empty", column);
 }
 
 static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
@@ -383,301 +252,6 @@ bad:
             "expected a three-letter upper-case ISO 4217 code such as USD");
 }
 
-/* ---- reading records ---------------------------------------------------- */
-
-/* libcsv callbacks. A field is copied into the record's reusable buffers;
- * an allocation failure is remembered, since a callback cannot return it. */
-static void on_field(void *s, size_t len, void *data)
-{
-    struct reader *rd = data;
-    struct field *f;
-
-    if (rd->nomem)
-        return;
-    rd->n_seen++;
-    if (rd->n_fields >= MAX_FIELDS)
-        return;
-    if (rd->n_fields == rd->fields_cap) {
-        size_t cap = rd->fields_cap ? rd->fields_cap * 2 : 16;
-        struct field *grown = realloc(rd->fields, cap * sizeof(*grown));
-
-        if (grown == NULL) {
-            rd->nomem = 1;
-            return;
-        }
-        memset(grown + rd->fields_cap, 0, (cap - rd->fields_cap) * sizeof(*grown));
-        rd->fields = grown;
-        rd->fields_cap = cap;
-    }
-    f = &rd->fields[rd->n_fields];
-    if (f->cap < len + 1) {
-        size_t cap = len + 1 < 32 ? 32 : len + 1;
-        char *grown = realloc(f->text, cap);
-
-        if (grown == NULL) {
-            rd->nomem = 1;
-            return;
-        }
-        f->text = grown;
-        f->cap = cap;
-    }
-    if (len > 0)
-        memcpy(f->text, s, len);
-    f->text[len] = '\0';
-    f->len = len;
-    rd->n_fields++;
-}
-
-static void on_record(int ch, void *data)
-{
-    struct reader *rd = data;
-
-    (void)ch;
-    rd->ended = 1;
-}
-
-static int is_cr(unsigned char ch) { return ch == '\r'; }
-static int is_lf(unsigned char ch) { return ch == '\n'; }
-
-static void parser_reset(struct reader *rd)
-{
-    if (rd->csv_live)
-        csv_free(&rd->csv);
-    csv_init(&rd->csv, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
-    csv_set_space_func(&rd->csv, is_cr);
-    csv_set_term_func(&rd->csv, is_lf);
-    csv_set_blk_size(&rd->csv, CSV_BLOCK_BYTES);
-    rd->csv_live = 1;
-}
-
-static void set_malformed(struct reader *rd, const char *fmt, ...) PAYRUN_PRINTF(2, 3);
-
-static void set_malformed(struct reader *rd, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (rd->malformed[0] != '\0')
-        return; /* the first problem found explains the record best */
-    va_start(ap, fmt);
-    vsnprintf(rd->malformed, sizeof(rd->malformed), fmt, ap);
-    va_end(ap);
-}
-
-static int only_line_ends(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
-
-static int raw_append(struct reader *rd, const char *s, size_t len)
-{
-    if (rd->raw_len + len + 1 > rd->raw_cap) {
-        size_t cap = rd->raw_cap ? rd->raw_cap : 256;
-        char *grown;
-
-        while (cap < rd->raw_len + len + 1)
-            cap *= 2;
-        grown = realloc(rd->raw, cap);
-        if (grown == NULL)
-            return -1;
-        rd->raw = grown;
-        rd->raw_cap = cap;
-    }
-    memcpy(rd->raw + rd->raw_len, s, len);
-    rd->raw_len += len;
-    rd->raw[rd->raw_len] = '\0';
-    return 0;
-}
-
-static int reader_open(struct acsv *c, payrun_stage *st, const char *path)
-{
-    struct reader *rd = &c->rd;
-    const char *slash = strrchr(path, '/');
-    static const char path_hint[] = "check the path in the stage's \"with:\" block";
-    struct stat sb;
-
-    rd->path = path;
-    rd->base = slash ? slash + 1 : path;
-    rd->lineno = 0;
-    rd->eof = 0;
-    rd->open = 0;
-    rd->replay = 0;
-    rd->f = fopen(path, "rb");
-    if (rd->f == NULL)
-        return c->host->error(st, PAYRUN_ERR_NOINPUT, path_hint, "cannot open \"%s\": %s", path,
-                              strerror(errno));
-    if (fstat(fileno(rd->f), &sb) == 0 && S_ISDIR(sb.st_mode))
-        return c->host->error(st, PAYRUN_ERR_NOINPUT, path_hint,
-                              "cannot read \"%s\": it is a directory", path);
-    parser_reset(rd);
-    return PAYRUN_OK;
-}
-
-static void reader_close(struct reader *rd)
-{
-    if (rd->f != NULL)
-        fclose(rd->f);
-    rd->f = NULL;
-    if (rd->csv_live)
-        csv_free(&rd->csv);
-    rd->csv_live = 0;
-}
-
-static int out_of_memory(struct acsv *c, payrun_stage *st)
-{
-    return c->host->error(st, PAYRUN_ERR, NULL, "out of memory reading \"%s\" at line %lld",
-                          c->rd.path, (long long)c->rd.lineno);
-}
-
-/* The next physical line into rd->line: 1, 0 at the end of the file, or a
- * reported failure. */
-static int read_line(struct acsv *c, payrun_stage *st)
-{
-    struct reader *rd = &c->rd;
-    ssize_t got;
-
-    if (rd->replay) {
-        rd->replay = 0;
-        return 1;
-    }
-    errno = 0;
-    got = getline(&rd->line, &rd->line_cap, rd->f);
-    if (got < 0) {
-        if (ferror(rd->f))
-            return c->host->error(st, PAYRUN_ERR_IO, NULL, "cannot read \"%s\": %s", rd->path,
-                                  strerror(errno ? errno : EIO));
-        if (errno == ENOMEM)
-            return out_of_memory(c, st);
-        return 0;
-    }
-    rd->lineno++;
-    rd->line_len = (size_t)got;
-    return 1;
-}
-
-/*
- * Read the next record. Returns 1 with the record in c->rd (its fields, or
- * a reason in rd.malformed), 0 at the end of the file, or a reported
- * failure. Blank lines between records are skipped.
- */
-static int next_record(struct acsv *c, payrun_stage *st)
-{
-    struct reader *rd = &c->rd;
-
-    for (;;) {
-        const char *p, *nul;
-        size_t len, used, bad;
-        int got;
-
-        if (rd->eof)
-            return 0;
-        got = read_line(c, st);
-        if (got < 0)
-            return got;
-        if (got == 0) {
-            rd->eof = 1;
-            if (!rd->open)
-                return 0;
-            /* The last line had no newline, or a quote is still open. */
-            if (csv_fini(&rd->csv, on_field, on_record, rd) != 0)
-                set_malformed(rd, "malformed CSV: %s: a quoted field is not closed by the "
-                              "end of the file", csv_strerror(csv_error(&rd->csv)));
-            else if (!rd->ended)
-                set_malformed(rd, "malformed CSV: incomplete record at the end of the file");
-            parser_reset(rd);
-            rd->open = 0;
-            return rd->nomem ? out_of_memory(c, st) : 1;
-        }
-        p = rd->line;
-        len = rd->line_len;
-        if (rd->lineno == 1 && len >= 3 && memcmp(p, utf8_bom, 3) == 0) {
-            p += 3; /* spreadsheets write a byte order mark; it is not data */
-            len -= 3;
-        }
-        if (!rd->open) {
-            if (only_line_ends(p, len))
-                continue;
-            rd->open = 1;
-            rd->ended = 0;
-            rd->start = rd->lineno;
-            rd->raw_len = 0;
-            rd->n_fields = 0;
-            rd->n_seen = 0;
-            rd->malformed[0] = '\0';
-        }
-        if (len > MAX_RECORD_BYTES - rd->raw_len) {
-            if (rd->raw_len > 0) {
-                /* End the runaway record before this line, which may well
-                 * start a good record once the parser is reset. */
-                set_malformed(rd, "malformed CSV: record longer than %zu bytes (lines %lld to "
-                              "%lld); is a quote not closed?", MAX_RECORD_BYTES,
-                              (long long)rd->start, (long long)rd->lineno - 1);
-                rd->replay = 1;
-            } else {
-                set_malformed(rd, "malformed CSV: line longer than %zu bytes", MAX_RECORD_BYTES);
-                if (raw_append(rd, p, MAX_RECORD_BYTES) != 0)
-                    return out_of_memory(c, st);
-            }
-            parser_reset(rd);
-            rd->open = 0;
-            return 1;
-        }
-        if (raw_append(rd, p, len) != 0)
-            return out_of_memory(c, st);
-        nul = memchr(p, '\0', len);
-        if (nul != NULL)
-            set_malformed(rd, "malformed CSV: NUL byte at line %lld, column %zu; a text file "
-                          "holds none", (long long)rd->lineno, (size_t)(nul - rd->line) + 1);
-        bad = utf8_bad_at((const unsigned char *)p, len);
-        if (bad < len)
-            set_malformed(rd, "not UTF-8: byte 0x%02X at line %lld, column %zu; save the file "
-                          "as CSV UTF-8", (unsigned char)p[bad], (long long)rd->lineno,
-                          bad + 1 + (size_t)(p - rd->line));
-        used = csv_parse(&rd->csv, p, len, on_field, on_record, rd);
-        if (rd->nomem)
-            return out_of_memory(c, st);
-        if (used < len) {
-            int err = csv_error(&rd->csv);
-            size_t column = used + 1 + (size_t)(p - rd->line);
-
-            if (err != CSV_EPARSE)
-                return out_of_memory(c, st);
-            if (p[used] == '"')
-                set_malformed(rd, "malformed CSV: %s: unexpected quote at line %lld, column "
-                              "%zu; quote the whole field and double the quotes inside it",
-                              csv_strerror(err), (long long)rd->lineno, column);
-            else
-                set_malformed(rd, "malformed CSV: %s: text after a closing quote at line "
-                              "%lld, column %zu", csv_strerror(err), (long long)rd->lineno,
-                              column);
-            /* The rest of this physical line belongs to the bad record. */
-            parser_reset(rd);
-            rd->open = 0;
-            return 1;
-        }
-        /* Only LF ends a record, and LF only ends a physical line, so a
-         * record that ended did so at the end of this line. */
-        if (rd->ended) {
-            rd->open = 0;
-            return 1;
-        }
-    }
-}
-
-/* The record's text for the rejects file: its lines, less the last newline. */
-static size_t raw_record_len(const struct reader *rd)
-{
-    size_t n = rd->raw_len;
-
-    if (n > 0 && rd->raw[n - 1] == '\n')
-        n--;
-    if (n > 0 && rd->raw[n - 1] == '\r')
-        n--;
-    return n;
-}
-
 /* Value of column `col` in the current record, or NULL if the file lacks
  * that (optional) column. */
 static const char *field(const struct acsv *c, int col)
@@ -689,89 +263,16 @@ static const char *field(const struct acsv *c, int col)
 
 /* ---- the rejects file --------------------------------------------------- */
 
-static int out_put(struct acsv *c, const char *s, size_t len)
+static int reject(struct acsv *c, const char *reason)
 {
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 512;
-        char *grown;
-
-        while (cap < c->out_len + len)
-            cap *= 2;
-        grown = realloc(c->out, cap);
-        if (grown == NULL)
-            return -1;
-        c->out = grown;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, s, len);
-    c->out_len += len;
-    return 0;
-}
-
-/*
- * One text cell, RFC 4180 quoted when needed. A cell that a spreadsheet
- * would run as a formula (leading = + - @ tab CR LF) gets a leading
- * apostrophe: finance opens this file in a spreadsheet, and the raw record
- * is attacker-supplied text. A NUL byte (a row is rejected for holding
- * one, and its reason gives the line and column) is written as U+2400
- * SYMBOL FOR NULL: a NUL in the file would cut it short for every C string
- * reader and make grep call it binary.
- */
-static int out_text_cell(struct acsv *c, const char *s, size_t len)
-{
-    static const char nul_symbol[] = "\xE2\x90\x80";
-    int formula = len > 0 && s[0] != '\0' && strchr("=+-@\t\r\n", s[0]) != NULL;
-    int quote = 0;
-    int rc = 0;
-
-    for (size_t i = 0; i < len && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-    if (quote)
-        rc |= out_put(c, "\"", 1);
-    if (formula)
-        rc |= out_put(c, "'", 1);
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            rc |= out_put(c, "\"", 1);
-        if (s[i] == '\0')
-            rc |= out_put(c, nul_symbol, sizeof(nul_symbol) - 1);
-        else
-            rc |= out_put(c, s + i, 1);
-    }
-    if (quote)
-        rc |= out_put(c, "\"", 1);
-    return rc;
-}
-
-static int reject(struct acsv *c, payrun_stage *st, const char *reason)
-{
-    const struct payrun_host *h = c->host;
-    const struct reader *rd = &c->rd;
-    char num[32];
-    int n, rc;
+    const struct csvin *rd = &c->rd;
 
     if (c->first_file == NULL) {
         c->first_file = rd->base;
         c->first_line = rd->start;
         snprintf(c->first_reason, sizeof(c->first_reason), "%s", reason);
     }
-    if (c->rejects == NULL) {
-        static const char header[] = "file,line,reason,record\n";
-
-        rc = h->output_open(st, c->rejects_path, PAYRUN_OUTPUT_KEEP_ON_FAILURE, &c->rejects);
-        if (rc != PAYRUN_OK)
-            return rc;
-        rc = h->output_write(c->rejects, header, sizeof(header) - 1);
-        if (rc != PAYRUN_OK)
-            return rc;
-    }
-    c->out_len = 0;
-    n = snprintf(num, sizeof(num), ",%lld,", (long long)rd->start);
-    if (out_text_cell(c, rd->base, strlen(rd->base)) != 0 || out_put(c, num, (size_t)n) != 0 ||
-        out_text_cell(c, reason, strlen(reason)) != 0 || out_put(c, ",", 1) != 0 ||
-        out_text_cell(c, rd->raw, raw_record_len(rd)) != 0 || out_put(c, "\n", 1) != 0)
-        return out_of_memory(c, st);
-    return h->output_write(c->rejects, c->out, c->out_len);
+    return csvin_reject(&c->rej, rd, reason);
 }
 
 /* ---- rows --------------------------------------------------------------- */
@@ -789,7 +290,7 @@ static int host_result(struct acsv *c, payrun_stage *st, int rc, const char *wha
             return ROW_SKIPPED;
         break;
     case PAYRUN_ERR_INPUT:
-        why_add(why, why_len, "%s", hwhy[0] ? hwhy : "refused by the core");
+        csvin_why_add(why, why_len, "%s", hwhy[0] ? hwhy : "refused by the core");
         return ROW_REJECTED;
     default:
         if (rc < 0)
@@ -805,7 +306,7 @@ static void check_number(char *why, size_t why_len, const char *column, int rc,
                          const char *hwhy)
 {
     if (rc != PAYRUN_OK)
-        why_add(why, why_len, "%s: %s", column, hwhy[0] ? hwhy : "bad value");
+        csvin_why_add(why, why_len, "%s: %s", column, hwhy[0] ? hwhy : "bad value");
 }
 
 static uint64_t seen_hash(const char *id)
@@ -899,10 +400,10 @@ static int partner_row(struct acsv *c, payrun_stage *st, char *why, size_t why_l
         if (i < c->seen_len) {
             char q[256];
 
-            why_add(why, why_len, "duplicate partner_id \"%s\" (first at line %lld)",
-                    show(q, sizeof(q), p.partner_id), (long long)c->seen[i].line);
+            csvin_why_add(why, why_len, "duplicate partner_id \"%s\" (first at line %lld)",
+                    csvin_show(q, sizeof(q), p.partner_id), (long long)c->seen[i].line);
         } else if (seen_add(c, p.partner_id, c->rd.start) != 0) {
-            return out_of_memory(c, st);
+            return csvin_out_of_memory(&c->rd);
         }
     }
     require_text(why, why_len, "name", p.name);
@@ -947,7 +448,7 @@ static int attribution_row(struct acsv *c, payrun_stage *st, char *why, size_t w
     if (l.closed_on[0] != '\0')
         check_date(why, why_len, "closed_on", l.closed_on);
     else if (status_ok && strcmp(l.deal_status, "open") != 0)
-        why_add(why, why_len, "closed_on is empty; a %s deal needs its close date as "
+        csvin_why_add(why, why_len, "closed_on is empty; a %s deal needs its close date as "
                 "YYYY-MM-DD", l.deal_status);
     require_text(why, why_len, "partner_id", l.partner_id);
     check_choice(why, why_len, "model", l.model, &models);
@@ -991,7 +492,7 @@ static void column_list(char *buf, size_t cap, const struct input_kind *k, int r
 
 /* Trimmed header name: a space after a comma is a common hand edit, and
  * no column name has one of its own. */
-static void header_name(const struct field *f, const char **s, size_t *len)
+static void header_name(const struct csvin_field *f, const char **s, size_t *len)
 {
     const char *b = f->text, *e = f->text + f->len;
 
@@ -1006,10 +507,10 @@ static void header_name(const struct field *f, const char **s, size_t *len)
 static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind *k)
 {
     const struct payrun_host *h = c->host;
-    struct reader *rd = &c->rd;
+    struct csvin *rd = &c->rd;
     char cols[512], hint[600], missing[512];
     size_t o = 0;
-    int rc = next_record(c, st);
+    int rc = csvin_next(&c->rd);
 
     column_list(cols, sizeof(cols), k, 0);
     snprintf(hint, sizeof(hint), "the first row names the columns, in any order: %s", cols);
@@ -1044,7 +545,7 @@ static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind
             snprintf(name, sizeof(name), "%.*s", (int)(alen < 200 ? alen : 200), a);
             return h->error(st, PAYRUN_ERR_INPUT, "give each column one name, once",
                             "%s:%lld: duplicate column \"%s\" (columns %zu and %zu)", rd->path,
-                            (long long)rd->start, show(q, sizeof(q), name), i + 1, j + 1);
+                            (long long)rd->start, csvin_show(q, sizeof(q), name), i + 1, j + 1);
         }
     }
 
@@ -1096,11 +597,11 @@ static int late_reject(void *ud, const struct payrun_line *l, const char *why)
 {
     struct late_rejects *lr = ud;
     struct acsv *c = lr->c;
-    struct reader *rd = &c->rd;
+    struct csvin *rd = &c->rd;
     int rc;
 
     if (!lr->open) {
-        rc = reader_open(c, lr->st, lr->path);
+        rc = csvin_open(&c->rd, c->host, lr->st, lr->path, MAX_RECORD_BYTES, path_hint);
         if (rc == PAYRUN_OK)
             rc = read_header(c, lr->st, &attributions_kind);
         if (rc != PAYRUN_OK)
@@ -1108,7 +609,7 @@ static int late_reject(void *ud, const struct payrun_line *l, const char *why)
         lr->open = 1;
     }
     do {
-        rc = next_record(c, lr->st);
+        rc = csvin_next(&c->rd);
         if (rc < 0)
             return rc;
         if (rc == 0 || rd->start > l->source_line)
@@ -1123,7 +624,7 @@ static int late_reject(void *ud, const struct payrun_line *l, const char *why)
         c->first_line = l->source_line;
         snprintf(c->first_reason, sizeof(c->first_reason), "%s", why);
     }
-    return reject(c, lr->st, why);
+    return reject(c, why);
 }
 
 static int settle_lines(struct acsv *c, payrun_stage *st, const char *path, struct tally *t)
@@ -1136,7 +637,7 @@ static int settle_lines(struct acsv *c, payrun_stage *st, const char *path, stru
         return PAYRUN_OK; /* an older core checks every line as it comes */
     rc = c->host->lines_settle(st, late_reject, &lr, &settled);
     if (lr.open)
-        reader_close(&c->rd);
+        csvin_close(&c->rd);
     return rc;
 }
 
@@ -1144,15 +645,15 @@ static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind
                        const char *path, struct tally *t)
 {
     const struct payrun_host *h = c->host;
-    struct reader *rd = &c->rd;
+    struct csvin *rd = &c->rd;
     char why[REASON_MAX];
-    int rc = reader_open(c, st, path);
+    int rc = csvin_open(&c->rd, c->host, st, path, MAX_RECORD_BYTES, path_hint);
 
     if (rc != PAYRUN_OK)
         return rc;
     rc = read_header(c, st, k);
     while (rc == PAYRUN_OK) {
-        int got = next_record(c, st), row;
+        int got = csvin_next(&c->rd), row;
 
         if (got <= 0) {
             rc = got;
@@ -1161,10 +662,10 @@ static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind
         t->read++;
         why[0] = '\0';
         if (rd->malformed[0] != '\0') {
-            why_add(why, sizeof(why), "%s", rd->malformed);
+            csvin_why_add(why, sizeof(why), "%s", rd->malformed);
             row = ROW_REJECTED;
         } else if (rd->n_seen != c->n_header) {
-            why_add(why, sizeof(why), "expected %zu fields, found %zu", c->n_header, rd->n_seen);
+            csvin_why_add(why, sizeof(why), "expected %zu fields, found %zu", c->n_header, rd->n_seen);
             row = ROW_REJECTED;
         } else {
             row = k->row(c, st, why, sizeof(why));
@@ -1175,12 +676,12 @@ static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind
             t->skipped++;
         } else if (row == ROW_REJECTED) {
             t->rejected++;
-            rc = reject(c, st, why);
+            rc = reject(c, why);
         } else {
             rc = row;
         }
     }
-    reader_close(rd);
+    csvin_close(rd);
     if (rc == PAYRUN_OK && k == &attributions_kind)
         rc = settle_lines(c, st, path, t);
     if (rc != PAYRUN_OK)
@@ -1228,19 +729,12 @@ static void destroy(void *ctx)
 
     if (c == NULL)
         return;
-    reader_close(&c->rd);
-    if (c->rejects != NULL)
-        c->host->output_close(c->rejects);
-    for (size_t i = 0; i < c->rd.fields_cap; i++)
-        free(c->rd.fields[i].text);
-    free(c->rd.fields);
-    free(c->rd.raw);
-    free(c->rd.line);
+    csvin_free(&c->rd);
+    csvin_rejects_free(&c->rej, c->host);
     for (size_t i = 0; i < c->seen_len; i++)
         free(c->seen[i].id);
     free(c->seen);
     free(c->seen_slots);
-    free(c->out);
     free(c);
 }
 
@@ -1267,6 +761,7 @@ static int init(const struct payrun_host *host, payrun_stage *st, void **ctx)
                            "\"with:\" block", "missing configuration");
     }
     c->skip_rejects = strcmp(on_reject, "skip") == 0;
+    c->rej.path = c->rejects_path;
     *ctx = c;
     return PAYRUN_OK;
 }
@@ -1275,18 +770,14 @@ static int run(void *ctx, payrun_stage *st)
 {
     struct acsv *c = ctx;
     const struct payrun_host *h = c->host;
-    int rc;
+    int rc, closed;
 
     rc = import_file(c, st, &partners_kind, c->partners_path, &c->partners);
     if (rc == PAYRUN_OK)
         rc = import_file(c, st, &attributions_kind, c->path, &c->lines);
-    if (c->rejects != NULL) {
-        int closed = h->output_close(c->rejects);
-
-        c->rejects = NULL;
-        if (rc == PAYRUN_OK)
-            rc = closed;
-    }
+    closed = csvin_rejects_close(&c->rej, h);
+    if (rc == PAYRUN_OK)
+        rc = closed;
     if (rc != PAYRUN_OK)
         return rc;
 

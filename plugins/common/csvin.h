@@ -1,0 +1,123 @@
+/*
+ * csvin.h: reading a CSV input file one record at a time, and writing the
+ * rejects file of its bad records; shared by the plugins that read CSV
+ * (attribution_csv, status_transitions) and linked into each of them, so a
+ * fix to how a file is read or a bad record is reported is made once.
+ *
+ * A file is streamed one physical line at a time from getline() into
+ * libcsv, which knows RFC 4180 quoting. Only LF ends a record; a CR before
+ * it is dropped as libcsv "space" (at the edges of a field only, so a CR
+ * inside quotes survives), so CRLF and LF files read alike, and every
+ * record knows the line where it starts. Blanks are data: no trimming.
+ *
+ * A record that cannot be parsed (a stray quote, a quote left open, a NUL
+ * byte, bytes that are not UTF-8, a record over the size limit) still comes
+ * back, with the reason in `malformed` and its raw text in `raw`, so the
+ * plugin can reject it and read on. Failures that stop the read (I/O, out
+ * of memory) are reported through the host and returned.
+ */
+#ifndef PAYRUN_PLUGINS_CSVIN_H
+#define PAYRUN_PLUGINS_CSVIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <csv.h>
+
+#include <payrun/plugin.h>
+
+/* Room for one reason: a record's problems, "; "-separated. */
+#define CSVIN_REASON_MAX 1024
+/* Fields stored per record; more are counted (n_seen), not stored. */
+#define CSVIN_MAX_FIELDS 1024
+
+struct csvin_field {
+    char *text; /* NUL-terminated copy; grows, never shrinks */
+    size_t len;
+    size_t cap;
+};
+
+/* One input file being read. Zero it before the first csvin_open. */
+struct csvin {
+    const struct payrun_host *host;
+    payrun_stage *st;
+    const char *path;  /* as configured, for messages */
+    const char *base;  /* its base name, for the rejects file */
+    size_t max_record; /* bytes a record (all its lines) may take */
+
+    FILE *f;
+    struct csv_parser csv;
+    int csv_live;
+    char *line;
+    size_t line_cap, line_len;
+    int64_t lineno; /* physical lines read so far */
+    int eof;
+    int replay; /* the next record starts with the line already in `line` */
+
+    /* The current record. */
+    int open;
+    int ended; /* libcsv reported the end of the record */
+    int nomem;
+    int64_t start; /* the physical line where it starts */
+    char *raw;     /* its physical lines, as read */
+    size_t raw_len, raw_cap;
+    struct csvin_field *fields;
+    size_t n_fields; /* stored: at most CSVIN_MAX_FIELDS */
+    size_t n_seen;   /* found in the record */
+    size_t fields_cap;
+    char malformed[CSVIN_REASON_MAX]; /* "" unless the record could not be parsed */
+};
+
+/* Open `path` for reading (closing any file open before); `hint` says where
+ * the path was configured. PAYRUN_OK or a reported PAYRUN_ERR_NOINPUT. */
+int csvin_open(struct csvin *rd, const struct payrun_host *h, payrun_stage *st,
+               const char *path, size_t max_record, const char *hint);
+/* The next record: 1 (its fields, or a reason in `malformed`), 0 at the
+ * end of the file, or a reported failure. Blank lines between records are
+ * skipped. A malformed record ends at the line where it went wrong, and
+ * reading resumes with the next line. */
+int csvin_next(struct csvin *rd);
+/* Field i of the current record, or NULL past the stored fields. */
+const char *csvin_field(const struct csvin *rd, size_t i);
+/* The record's raw text less its final line end, for the rejects file. */
+size_t csvin_raw_len(const struct csvin *rd);
+/* Report running out of memory at the current line; returns PAYRUN_ERR. */
+int csvin_out_of_memory(const struct csvin *rd);
+/* Close the file; the buffers stay for the next csvin_open. */
+void csvin_close(struct csvin *rd);
+/* Close the file and free every buffer. */
+void csvin_free(struct csvin *rd);
+
+/* ---- text for messages --------------------------------------------------- */
+
+/* Append to a reason, separating the problems of one record with "; ", so
+ * one edit can fix all of them. */
+void csvin_why_add(char *why, size_t cap, const char *fmt, ...) PAYRUN_PRINTF(3, 4);
+/* A cell quoted in a message: quotes, backslashes and control bytes
+ * escaped so a cell cannot forge a log line, and cut (on a UTF-8 boundary)
+ * so one long cell cannot crowd out the reason. Returns dst. */
+const char *csvin_show(char *dst, size_t cap, const char *s);
+/* Index of the first byte of s that is not well-formed UTF-8, or len. */
+size_t csvin_utf8_bad_at(const unsigned char *s, size_t len);
+
+/* ---- the rejects file ---------------------------------------------------- */
+
+/* "file,line,reason,record", one row per rejected record, opened through
+ * the host at the first reject and kept when the run fails. Zero it, set
+ * `path`, and free it with csvin_rejects_free. */
+struct csvin_rejects {
+    const char *path; /* as configured */
+    payrun_output *out;
+    char *buf;
+    size_t len, cap;
+};
+
+/* One row for the current record of rd. PAYRUN_OK or a reported failure. */
+int csvin_reject(struct csvin_rejects *rj, const struct csvin *rd, const char *reason);
+/* Close the file if it was opened: PAYRUN_OK, or what output_close said. */
+int csvin_rejects_close(struct csvin_rejects *rj, const struct payrun_host *h);
+/* Close the file if it is still open (a failed run) and free the buffer. */
+void csvin_rejects_free(struct csvin_rejects *rj, const struct payrun_host *h);
+
+#endif
