@@ -258,7 +258,7 @@ static const char *field(const struct acsv *c, int col)
 {
     int i = c->map[col];
 
-    return i < 0 ? NULL : c->rd.fields[i].text;
+    return i < 0 ? NULL : csvin_field(&c->rd, (size_t)i);
 }
 
 /* ---- the rejects file --------------------------------------------------- */
@@ -492,9 +492,9 @@ static void column_list(char *buf, size_t cap, const struct input_kind *k, int r
 
 /* Trimmed header name: a space after a comma is a common hand edit, and
  * no column name has one of its own. */
-static void header_name(const struct csvin_field *f, const char **s, size_t *len)
+static void header_name(const struct csvin *rd, size_t i, const char **s, size_t *len)
 {
-    const char *b = f->text, *e = f->text + f->len;
+    const char *b = csvin_field(rd, i), *e = b + csvin_field_len(rd, i);
 
     while (b < e && (*b == ' ' || *b == '\t'))
         b++;
@@ -531,7 +531,7 @@ static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind
         const char *a;
         size_t alen;
 
-        header_name(&rd->fields[i], &a, &alen);
+        header_name(rd, i, &a, &alen);
         if (alen == 0)
             continue; /* trailing empty columns from spreadsheets */
         for (size_t j = i + 1; j < rd->n_fields; j++) {
@@ -539,7 +539,7 @@ static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind
             size_t blen;
             char q[256], name[256];
 
-            header_name(&rd->fields[j], &b, &blen);
+            header_name(rd, j, &b, &blen);
             if (alen != blen || memcmp(a, b, alen) != 0)
                 continue;
             snprintf(name, sizeof(name), "%.*s", (int)(alen < 200 ? alen : 200), a);
@@ -558,7 +558,7 @@ static int read_header(struct acsv *c, payrun_stage *st, const struct input_kind
             const char *a;
             size_t alen;
 
-            header_name(&rd->fields[i], &a, &alen);
+            header_name(rd, i, &a, &alen);
             if (alen == strlen(want) && memcmp(a, want, alen) == 0) {
                 c->map[col] = (int)i;
                 break;
@@ -665,7 +665,8 @@ static int import_file(struct acsv *c, payrun_stage *st, const struct input_kind
             csvin_why_add(why, sizeof(why), "%s", rd->malformed);
             row = ROW_REJECTED;
         } else if (rd->n_seen != c->n_header) {
-            csvin_why_add(why, sizeof(why), "expected %zu fields, found %zu", c->n_header, rd->n_seen);
+            csvin_why_add(why, sizeof(why), "expected %zu fields, found %zu", c->n_header,
+                          rd->n_seen);
             row = ROW_REJECTED;
         } else {
             row = k->row(c, st, why, sizeof(why));

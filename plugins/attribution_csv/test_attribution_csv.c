@@ -175,7 +175,8 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"bad-malformed-quote.csv", 3, "malformed CSV: unexpected quote at line 3, column 16", 3, 2, 1, 0, {2, 4}},
+    {"bad-malformed-quote.csv", 3, "malformed CSV: unexpected quote at line 3, column 16", 3, 2, 1,
+     0, {2, 4}},
     {"bad-field-count.csv", 3, "expected 10 fields, found 9", 4, 2, 2, 0, {2, 4}},
     {"bad-amount.csv", 3, "thousands separators", 6, 2, 4, 0, {2, 7}},
     {"bad-unknown-partner.csv", 3, "unknown partner \"P-999\"", 3, 2, 1, 0, {2, 4}},

@@ -103,12 +103,11 @@ size_t csvin_utf8_bad_at(const unsigned char *s, size_t len)
 
 /* ---- reading records ----------------------------------------------------- */
 
-/* libcsv callbacks. A field is copied into the record's reusable buffers;
- * an allocation failure is remembered, since a callback cannot return it. */
+/* libcsv callbacks. A field is appended to the record's packed buffer; an
+ * allocation failure is remembered, since a callback cannot return it. */
 static void on_field(void *s, size_t len, void *data)
 {
     struct csvin *rd = data;
-    struct csvin_field *f;
 
     if (rd->nomem)
         return;
@@ -117,32 +116,41 @@ static void on_field(void *s, size_t len, void *data)
         return;
     if (rd->n_fields == rd->fields_cap) {
         size_t cap = rd->fields_cap ? rd->fields_cap * 2 : 16;
-        struct csvin_field *grown = realloc(rd->fields, cap * sizeof(*grown));
+        size_t *off = realloc(rd->foff, cap * sizeof(*off));
 
-        if (grown == NULL) {
+        if (off == NULL) {
             rd->nomem = 1;
             return;
         }
-        memset(grown + rd->fields_cap, 0, (cap - rd->fields_cap) * sizeof(*grown));
-        rd->fields = grown;
+        rd->foff = off;
+        off = realloc(rd->flen, cap * sizeof(*off));
+        if (off == NULL) {
+            rd->nomem = 1;
+            return;
+        }
+        rd->flen = off;
         rd->fields_cap = cap;
     }
-    f = &rd->fields[rd->n_fields];
-    if (f->cap < len + 1) {
-        size_t cap = len + 1 < 32 ? 32 : len + 1;
-        char *grown = realloc(f->text, cap);
+    if (rd->fbuf_len + len + 1 > rd->fbuf_cap) {
+        size_t cap = rd->fbuf_cap ? rd->fbuf_cap : 256;
+        char *grown;
 
+        while (cap < rd->fbuf_len + len + 1)
+            cap *= 2;
+        grown = realloc(rd->fbuf, cap);
         if (grown == NULL) {
             rd->nomem = 1;
             return;
         }
-        f->text = grown;
-        f->cap = cap;
+        rd->fbuf = grown;
+        rd->fbuf_cap = cap;
     }
+    rd->foff[rd->n_fields] = rd->fbuf_len;
+    rd->flen[rd->n_fields] = len;
     if (len > 0)
-        memcpy(f->text, s, len);
-    f->text[len] = '\0';
-    f->len = len;
+        memcpy(rd->fbuf + rd->fbuf_len, s, len);
+    rd->fbuf_len += len;
+    rd->fbuf[rd->fbuf_len++] = '\0';
     rd->n_fields++;
 }
 
@@ -248,14 +256,15 @@ void csvin_close(struct csvin *rd)
 void csvin_free(struct csvin *rd)
 {
     csvin_close(rd);
-    for (size_t i = 0; i < rd->fields_cap; i++)
-        free(rd->fields[i].text);
-    free(rd->fields);
+    free(rd->fbuf);
+    free(rd->foff);
+    free(rd->flen);
     free(rd->raw);
     free(rd->line);
-    rd->fields = NULL;
-    rd->raw = rd->line = NULL;
-    rd->fields_cap = rd->n_fields = rd->raw_cap = rd->raw_len = rd->line_cap = 0;
+    rd->fbuf = rd->raw = rd->line = NULL;
+    rd->foff = rd->flen = NULL;
+    rd->fbuf_cap = rd->fbuf_len = rd->fields_cap = rd->n_fields = 0;
+    rd->raw_cap = rd->raw_len = rd->line_cap = 0;
 }
 
 int csvin_out_of_memory(const struct csvin *rd)
@@ -325,7 +334,7 @@ int csvin_next(struct csvin *rd)
             rd->open = 1;
             rd->ended = 0;
             rd->start = rd->lineno;
-            rd->raw_len = 0;
+            rd->raw_len = rd->fbuf_len = 0;
             rd->n_fields = 0;
             rd->n_seen = 0;
             rd->malformed[0] = '\0';
@@ -384,7 +393,12 @@ int csvin_next(struct csvin *rd)
 
 const char *csvin_field(const struct csvin *rd, size_t i)
 {
-    return i < rd->n_fields ? rd->fields[i].text : NULL;
+    return i < rd->n_fields ? rd->fbuf + rd->foff[i] : NULL;
+}
+
+size_t csvin_field_len(const struct csvin *rd, size_t i)
+{
+    return i < rd->n_fields ? rd->flen[i] : 0;
 }
 
 size_t csvin_raw_len(const struct csvin *rd)

@@ -32,13 +32,10 @@
 /* Fields stored per record; more are counted (n_seen), not stored. */
 #define CSVIN_MAX_FIELDS 1024
 
-struct csvin_field {
-    char *text; /* NUL-terminated copy; grows, never shrinks */
-    size_t len;
-    size_t cap;
-};
-
-/* One input file being read. Zero it before the first csvin_open. */
+/* One input file being read. Zero it before the first csvin_open. A
+ * record's fields are packed in one buffer, NUL-terminated, and found by
+ * offset (the buffer may move while libcsv hands over fields), so the
+ * memory held is that of the longest record, never more. */
 struct csvin {
     const struct payrun_host *host;
     payrun_stage *st;
@@ -62,9 +59,11 @@ struct csvin {
     int64_t start; /* the physical line where it starts */
     char *raw;     /* its physical lines, as read */
     size_t raw_len, raw_cap;
-    struct csvin_field *fields;
-    size_t n_fields; /* stored: at most CSVIN_MAX_FIELDS */
-    size_t n_seen;   /* found in the record */
+    char *fbuf; /* the stored fields, each followed by a NUL */
+    size_t fbuf_len, fbuf_cap;
+    size_t *foff, *flen; /* where each stored field starts, and its length */
+    size_t n_fields;     /* stored: at most CSVIN_MAX_FIELDS */
+    size_t n_seen;       /* found in the record */
     size_t fields_cap;
     char malformed[CSVIN_REASON_MAX]; /* "" unless the record could not be parsed */
 };
@@ -78,8 +77,11 @@ int csvin_open(struct csvin *rd, const struct payrun_host *h, payrun_stage *st,
  * skipped. A malformed record ends at the line where it went wrong, and
  * reading resumes with the next line. */
 int csvin_next(struct csvin *rd);
-/* Field i of the current record, or NULL past the stored fields. */
+/* Field i of the current record (NUL-terminated; it may hold a NUL of its
+ * own, which makes the record malformed), or NULL past the stored fields. */
 const char *csvin_field(const struct csvin *rd, size_t i);
+/* Its length in bytes; 0 past the stored fields. */
+size_t csvin_field_len(const struct csvin *rd, size_t i);
 /* The record's raw text less its final line end, for the rejects file. */
 size_t csvin_raw_len(const struct csvin *rd);
 /* Report running out of memory at the current line; returns PAYRUN_ERR. */

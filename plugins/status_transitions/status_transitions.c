@@ -136,6 +136,9 @@ static int read_header(struct trans *t, payrun_stage *st)
     if (rd->malformed[0] != '\0')
         return h->error(st, PAYRUN_ERR_INPUT, hint, "%s:%" PRId64 ": bad header row: %s",
                         rd->path, rd->start, rd->malformed);
+    if (rd->n_seen > CSVIN_MAX_FIELDS)
+        return h->error(st, PAYRUN_ERR_INPUT, hint, "%s:%" PRId64 ": %zu columns; at most %d "
+                        "are read", rd->path, rd->start, rd->n_seen, CSVIN_MAX_FIELDS);
     t->n_header = rd->n_seen;
     for (int col = 0; col < NCOLS; col++) {
         int found = 0;
@@ -187,13 +190,15 @@ static void check_line(const struct trans *t, char *why, size_t cap, int *status
     if (id[0] == '\0')
         csvin_why_add(why, cap, "payout_id is empty");
     else if (strlen(id) > ID_MAX || has_control(id))
-        csvin_why_add(why, cap, "bad payout_id \"%s\": not a payout id", csvin_show(q, sizeof(q), id));
+        csvin_why_add(why, cap, "bad payout_id \"%s\": not a payout id",
+                      csvin_show(q, sizeof(q), id));
     if (strcmp(s, "paid") == 0)
         *status = ST_PAID;
     else if (strcmp(s, "failed") == 0)
         *status = ST_FAILED;
     else
-        csvin_why_add(why, cap, "bad status \"%s\": expected paid or failed", csvin_show(q, sizeof(q), s));
+        csvin_why_add(why, cap, "bad status \"%s\": expected paid or failed",
+                      csvin_show(q, sizeof(q), s));
     if (*status == ST_PAID && ref[0] == '\0')
         csvin_why_add(why, cap, "a paid line needs a reference");
     if (*status == ST_FAILED && reason[0] == '\0')
@@ -324,7 +329,8 @@ static void check_group(const struct trans *t, size_t at, char *why, size_t cap)
     if (group_rejects(t, lo, hi) == (int64_t)(hi - lo - 1)) {
         if (at != lo)
             snprintf(why, cap, "duplicate of line %" PRId64 ": payout \"%s\" is listed twice "
-                     "with the same result", t->res[lo].line, csvin_show(q, sizeof(q), t->res[at].id));
+                     "with the same result", t->res[lo].line,
+                     csvin_show(q, sizeof(q), t->res[at].id));
         return;
     }
     o = (size_t)snprintf(why, cap, "conflicting results for payout \"%s\" on lines ",

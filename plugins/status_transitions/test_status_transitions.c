@@ -470,6 +470,29 @@ START_TEST(duplicate_column_refused)
 }
 END_TEST
 
+/* Past the 1024 columns the reader stores, a header is refused by name: a
+ * required column out there could not be found, nor a repeated one. */
+START_TEST(too_many_columns_refused)
+{
+    fake_host fh;
+    size_t cap = 8192, o = 0;
+    char text[8192];
+
+    o += (size_t)snprintf(text + o, cap - o, "payout_id,status,reference");
+    for (int i = 0; i < 1022; i++)
+        o += (size_t)snprintf(text + o, cap - o, ",");
+    snprintf(text + o, cap - o, "reason\npo_a1,paid,REF-1,\n");
+    fh_init(&fh);
+    batch(&fh);
+    fh_write_file(&fh, "bank.csv", text);
+    ck_assert_int_eq(apply(&fh, "bank.csv"), PAYRUN_ERR_INPUT);
+    ck_assert_msg(strstr(fh.last_error, "bank.csv:1: 1025 columns; at most 1024 are read") != NULL,
+                  "%s", fh.last_error);
+    ck_assert_int_eq(fh.n_moves, 0);
+    fh_cleanup(&fh);
+}
+END_TEST
+
 START_TEST(empty_and_missing_files)
 {
     fake_host fh;
@@ -646,6 +669,7 @@ Suite *status_transitions_suite(void)
     tcase_add_test(tc, empty_and_missing_files);
     tcase_add_test(tc, line_numbers_are_exact);
     tcase_add_test(tc, runaway_quote_is_cut);
+    tcase_add_test(tc, too_many_columns_refused);
     tcase_add_test(tc, rejects_are_spreadsheet_safe);
     tcase_add_test(tc, nul_byte_rejected_and_never_copied);
     tcase_add_test(tc, readme_matches_descriptor);

@@ -89,6 +89,17 @@ else
   echo "settle over a 64 KiB runaway quote: ${b:-?} bytes allocated in all"
   [ -n "$b" ] && [ "$b" -lt $((8 * 1024 * 1024)) ] && ok ||
     fail "settle over a 64 KiB runaway quote allocated ${b:-?} bytes; at most 8 MiB expected"
+  # A long field in a new column on each line: the reader keeps one
+  # record's fields, so memory follows the longest line, not the sum of
+  # the longest field of every column (150 x 60000 bytes = 9 MB).
+  { echo 'payout_id,status,reference,reason'
+    awk 'BEGIN { f = "x"; while (length(f) < 60000) f = f f; f = substr(f, 1, 60000)
+                 for (k = 0; k < 150; k++) { for (c = 0; c < k; c++) printf ","; print f } }'; } \
+    >"$W/in/results-2026-03.csv"
+  b=$(heap_bytes run settle --period 2026-03 --as bob)
+  echo "settle of 150 lines of 60 KB, each in the next column: ${b:-?} bytes allocated in all"
+  [ -n "$b" ] && [ "$b" -lt $((4 * 1024 * 1024)) ] && ok ||
+    fail "settle of 150 long fields in 150 columns allocated ${b:-?} bytes; at most 4 MiB expected"
 fi
 
 # ---- a NUL byte in a row ---------------------------------------------------------
