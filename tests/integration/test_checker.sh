@@ -34,16 +34,7 @@ actors:
   carol: [approver]
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "$3", partners: "$4" }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages "$3" "$4")
     - stage: approvals
       plugin: approval_rules
       with: { auto_approve_below: "1000.00", two_approvals_from: "10000.00", reject_inactive_partners: true }

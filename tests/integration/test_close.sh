@@ -25,16 +25,7 @@ actors:
   bob: [approver, payer]
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages)
     - stage: approvals
       plugin: approval_rules
       with: ${2:-{ auto_approve_below: "1000.00", two_approvals_from: "10000.00", reject_inactive_partners: true \}}
@@ -121,7 +112,9 @@ grep -q 'unknown partner' "$rej" && ok || fail "rejects give the reason"
 # A second line of a deal and partner and an unknown partner's line are
 # found after the last row; with on_reject: skip the good lines go in, the
 # first of the two stays, and the rejects carry each row as written.
-sed 's|in/attributions-{period}.csv", partners: in/partners.csv }|in/attributions-{period}.csv", partners: in/partners.csv, on_reject: skip }|; s|database: db/acme.db|database: db/settle.db|; s|../audit.jsonl|../settle-audit.jsonl|' "$cfg" >"$W/settle.yaml"
+sed 's|in/attributions-{period}.csv", partners: "in/partners.csv" }|in/attributions-{period}.csv", partners: "in/partners.csv", on_reject: skip }|; s|database: db/acme.db|database: db/settle.db|; s|../audit.jsonl|../settle-audit.jsonl|' "$cfg" >"$W/settle.yaml"
+[ "$(grep -c 'on_reject: skip\|settle\.db\|settle-audit' "$W/settle.yaml")" = 3 ] && ok ||
+  fail "settle.yaml skips rejects, in its own database and trail"
 { cat "$W/in/attributions-2026-02.csv"
   sed -n 2p "$W/in/attributions-2026-02.csv" | sed 's/,won,\(2026-02-..\),/,won,\1,/; s/,[0-9.]*,USD,/,1.00,USD,/'
   printf 'D-9001,Nobody deal,won,2026-02-09,NOSUCH,first_touch,100,10.00,USD,\n'

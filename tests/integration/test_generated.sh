@@ -24,16 +24,7 @@ allow_actor_override: true
 actors: { alice: [preparer] }
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages)
     - stage: approvals
       plugin: approval_rules
       with: { auto_approve_below: "1000.00", two_approvals_from: "10000.00", reject_inactive_partners: true }
@@ -101,8 +92,11 @@ same "SELECT id, partner_id, amount, status, approvals_required FROM payouts ORD
 # file is the one that fails); with one, the laws above hold.
 mkdir -p "$W/one"
 "$PAYRUN_GEN" --partners 1 --lines 40000 --period 2026-02 --seed 5 --dir "$W/one"
-sed -e 's|^database: gen.db|database: one.db|' -e 's|"in/attr|"one/attr|' -e 's|partners: in/|partners: one/|' "$W/payrun.yaml" >"$W/one.yaml"
+sed -e 's|^database: gen.db|database: one.db|' -e 's|"in/attr|"one/attr|' -e 's|partners: "in/|partners: "one/|' "$W/payrun.yaml" >"$W/one.yaml"
 echo "output_dir: out-one/{org}/{period}" >>"$W/one.yaml"
+grep -q '^database: one\.db' "$W/one.yaml" && grep -q 'path: "one/attr' "$W/one.yaml" &&
+  grep -q 'partners: "one/partners\.csv"' "$W/one.yaml" && ok ||
+  fail "one.yaml names one.db and the one-partner files: $(grep -n 'db\|partners' "$W/one.yaml")"
 TMPDIR="$T/nowhere" run "$PAYRUN" run close --period 2026-02 --config "$W/one.yaml" --as alice
 expect_rc 74 "no room for the large partner's temporary file"
 expect_err "creating the temporary file of partner" "the calculation's file is named"

@@ -31,16 +31,7 @@ actors:
 $approvers
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages)
     - stage: approvals
       plugin: approval_rules
       with: ${3:-{ two_approvals_from: "10000.00" \}}

@@ -27,16 +27,7 @@ actors:
   carol: [approver]
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "in/attributions-{period}.csv", partners: in/partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages)
     - stage: approvals
       plugin: approval_rules
       with: { two_approvals_from: "10000.00" }
