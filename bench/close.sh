@@ -18,8 +18,8 @@
 #       SQLite inserting its rows (one prepared statement, one transaction);
 #   (d) the layout bound, `floor --clustered`: the same, but each line is
 #       stored with a commission in one b-tree clustered by (org, period,
-#       partner, deal), from a copy of the file sorted by partner (the sort
-#       is not timed). No layout that keeps every line and its commission
+#       partner, deal), from a copy of the file sorted by that key (the
+#       sort is not timed). No layout that keeps every line and its commission
 #       can store them for less, so d/b is the least a/b could be.
 # Each is timed by bench/measure.c (wall, CPU = user + system, peak RSS of
 # the process). It prints the medians, the ratios payrun/sqlite3,
@@ -95,11 +95,12 @@ for n in "${sizes[@]}"; do
   "$build/tools/payrun-gen" --partners "$partners" --lines "$n" --period "$period" --seed 1 --dir "$dir"
   write_config "$dir" "$root/$build/plugins"
   csv="$root/$dir/attributions-$period.csv"
-  # (d) reads the lines in partner order (the 5th column). The generator
-  # writes no quoted fields, so a plain sort keeps every row whole.
+  # (d) reads the lines in the order of its key: partner (the 5th column),
+  # then deal (the 1st). The generator writes no quoted fields, so a plain
+  # sort keeps every row whole.
   ! grep -q '"' "$csv" || die "$csv has quoted fields; the sort for (d) would split them"
-  sorted="$root/$dir/attributions-by-partner.csv"
-  { head -n 1 "$csv"; tail -n +2 "$csv" | LC_ALL=C sort -t, -k5,5 -s; } >"$sorted"
+  sorted="$root/$dir/attributions-by-key.csv"
+  { head -n 1 "$csv"; tail -n +2 "$csv" | LC_ALL=C sort -t, -k5,5 -k1,1; } >"$sorted"
 
   samples_a="" samples_b="" samples_c="" samples_d=""
   for r in $(seq "$rounds"); do
@@ -145,7 +146,7 @@ per_line() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%8.2f", s * 1e6 / n }'; }
   echo "(b) sqlite3 shell, bench/alternative.sql: .import of both CSVs, one aggregate query, CSV export"
   echo "(c) floor, bench/floor.c: libcsv parse + SQLite insert of every line, one statement, one transaction"
   echo "(d) bound, floor --clustered: (c) with a commission in each row, clustered by (org, period, partner, deal),"
-  echo "    from the file sorted by partner (sort not timed): the least any close keeping its lines could take"
+  echo "    from the file sorted by that key (sort not timed): the least any close keeping its lines could take"
   echo "load average (1 5 15 min): $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) at the end"
   echo "wall and cpu (user + system) in seconds, peak RSS in MiB"
   echo

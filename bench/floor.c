@@ -12,9 +12,10 @@
  * commission in one row (rule, rate, exact commission, shared amount,
  * payout), in one b-tree clustered by (org, period, partner, deal), with
  * no other index. That is the least a close can store to keep every line
- * and its commission. The file must already be in partner order (the
- * order the rows are stored in; close.sh sorts a copy, untimed): a row out
- * of order is refused rather than timed at the cost of a random insert.
+ * and its commission. The file must already be in the order of that key,
+ * by partner, then deal (close.sh sorts a copy, untimed), so every row is
+ * appended where the last one went: the cheapest insert there is. A row
+ * out of order is refused rather than timed at the cost of a random one.
  * The commission is one fixed rate and the payout one fixed id, so the
  * figure leaves out the pricing, the payouts, the outputs and the audit
  * trail: it is lower than any real close could be.
@@ -40,7 +41,9 @@
 
 #define N_COLS 10
 #define AMOUNT_COL 7 /* attributed_amount, bound as integer minor units */
+#define DEAL_COL 0
 #define PARTNER_COL 4
+#define KEY_MAX 64 /* bytes of a partner or deal id, for the order check */
 #define BOUND_RATE INT64_C(6400000) /* 6.4%, in the core's millionths of a percent */
 
 static const char *const header[N_COLS] = {
@@ -63,7 +66,8 @@ struct loader {
     uint64_t rows;  /* data rows inserted */
     int failed;     /* exit code once something failed, else 0 */
     int clustered;  /* --clustered: the layout bound */
-    char last_partner[64]; /* --clustered: the partner of the row before */
+    char last_partner[KEY_MAX]; /* --clustered: the key of the row before */
+    char last_deal[KEY_MAX];
 };
 
 static void fail(struct loader *l, int code, const char *fmt, ...)
@@ -168,19 +172,21 @@ static void insert_row(struct loader *l)
         }
     }
     if (rc == SQLITE_OK && l->clustered) {
-        const char *partner = l->buf + l->off[PARTNER_COL];
+        const char *partner = l->buf + l->off[PARTNER_COL], *deal = l->buf + l->off[DEAL_COL];
         int64_t exact;
-        if (strcmp(partner, l->last_partner) < 0) {
-            fail(l, 65, "partner \"%s\" after \"%s\": --clustered needs the rows in partner order",
-                 partner, l->last_partner);
+        int by_partner = strcmp(partner, l->last_partner);
+        if (l->len[PARTNER_COL] >= KEY_MAX || l->len[DEAL_COL] >= KEY_MAX) {
+            fail(l, 65, "partner or deal id over %d bytes", KEY_MAX - 1);
             return;
         }
-        if (l->len[PARTNER_COL] >= sizeof(l->last_partner)) {
-            fail(l, 65, "partner id of %zu bytes: at most %zu", l->len[PARTNER_COL],
-                 sizeof(l->last_partner) - 1);
+        if (by_partner < 0 || (by_partner == 0 && l->rows > 0 && strcmp(deal, l->last_deal) <= 0)) {
+            fail(l, 65, "partner \"%s\", deal \"%s\" after partner \"%s\", deal \"%s\": "
+                 "--clustered needs the rows sorted by partner, then deal",
+                 partner, deal, l->last_partner, l->last_deal);
             return;
         }
         memcpy(l->last_partner, partner, l->len[PARTNER_COL] + 1);
+        memcpy(l->last_deal, deal, l->len[DEAL_COL] + 1);
         if (__builtin_mul_overflow(amount, BOUND_RATE, &exact)) {
             fail(l, 65, "attributed_amount %" PRId64 " times the rate overflows", amount);
             return;
