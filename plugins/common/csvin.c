@@ -391,16 +391,6 @@ int csvin_next(struct csvin *rd)
     }
 }
 
-const char *csvin_field(const struct csvin *rd, size_t i)
-{
-    return i < rd->n_fields ? rd->fbuf + rd->foff[i] : NULL;
-}
-
-size_t csvin_field_len(const struct csvin *rd, size_t i)
-{
-    return i < rd->n_fields ? rd->flen[i] : 0;
-}
-
 size_t csvin_raw_len(const struct csvin *rd)
 {
     size_t n = rd->raw_len;

@@ -78,10 +78,17 @@ int csvin_open(struct csvin *rd, const struct payrun_host *h, payrun_stage *st,
  * reading resumes with the next line. */
 int csvin_next(struct csvin *rd);
 /* Field i of the current record (NUL-terminated; it may hold a NUL of its
- * own, which makes the record malformed), or NULL past the stored fields. */
-const char *csvin_field(const struct csvin *rd, size_t i);
+ * own, which makes the record malformed), or NULL past the stored fields.
+ * Inline: an importer reads every field of every line through it. */
+static inline const char *csvin_field(const struct csvin *rd, size_t i)
+{
+    return i < rd->n_fields ? rd->fbuf + rd->foff[i] : NULL;
+}
 /* Its length in bytes; 0 past the stored fields. */
-size_t csvin_field_len(const struct csvin *rd, size_t i);
+static inline size_t csvin_field_len(const struct csvin *rd, size_t i)
+{
+    return i < rd->n_fields ? rd->flen[i] : 0;
+}
 /* The record's raw text less its final line end, for the rejects file. */
 size_t csvin_raw_len(const struct csvin *rd);
 /* Report running out of memory at the current line; returns PAYRUN_ERR. */
