@@ -101,6 +101,27 @@ size_t csvin_utf8_bad_at(const unsigned char *s, size_t len)
     return len;
 }
 
+/* ---- buffers -------------------------------------------------------------- */
+
+/* Room in *buf (of *cap bytes) for `need` bytes, doubling from 256; -1 if
+ * out of memory, with the buffer as it was. */
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 256;
+    char *grown;
+
+    if (need <= *cap)
+        return 0;
+    while (c < need)
+        c *= 2;
+    grown = realloc(*buf, c);
+    if (grown == NULL)
+        return -1;
+    *buf = grown;
+    *cap = c;
+    return 0;
+}
+
 /* ---- reading records ----------------------------------------------------- */
 
 /* libcsv callbacks. A field is appended to the record's packed buffer; an
@@ -131,19 +152,9 @@ static void on_field(void *s, size_t len, void *data)
         rd->flen = off;
         rd->fields_cap = cap;
     }
-    if (rd->fbuf_len + len + 1 > rd->fbuf_cap) {
-        size_t cap = rd->fbuf_cap ? rd->fbuf_cap : 256;
-        char *grown;
-
-        while (cap < rd->fbuf_len + len + 1)
-            cap *= 2;
-        grown = realloc(rd->fbuf, cap);
-        if (grown == NULL) {
-            rd->nomem = 1;
-            return;
-        }
-        rd->fbuf = grown;
-        rd->fbuf_cap = cap;
+    if (reserve(&rd->fbuf, &rd->fbuf_cap, rd->fbuf_len + len + 1) != 0) {
+        rd->nomem = 1;
+        return;
     }
     rd->foff[rd->n_fields] = rd->fbuf_len;
     rd->flen[rd->n_fields] = len;
@@ -200,18 +211,8 @@ static int only_line_ends(const char *s, size_t len)
 
 static int raw_append(struct csvin *rd, const char *s, size_t len)
 {
-    if (rd->raw_len + len + 1 > rd->raw_cap) {
-        size_t cap = rd->raw_cap ? rd->raw_cap : 256;
-        char *grown;
-
-        while (cap < rd->raw_len + len + 1)
-            cap *= 2;
-        grown = realloc(rd->raw, cap);
-        if (grown == NULL)
-            return -1;
-        rd->raw = grown;
-        rd->raw_cap = cap;
-    }
+    if (reserve(&rd->raw, &rd->raw_cap, rd->raw_len + len + 1) != 0)
+        return -1;
     memcpy(rd->raw + rd->raw_len, s, len);
     rd->raw_len += len;
     rd->raw[rd->raw_len] = '\0';
@@ -406,18 +407,8 @@ size_t csvin_raw_len(const struct csvin *rd)
 
 static int out_put(struct csvin_rejects *rj, const char *s, size_t len)
 {
-    if (rj->len + len > rj->cap) {
-        size_t cap = rj->cap ? rj->cap : 512;
-        char *grown;
-
-        while (cap < rj->len + len)
-            cap *= 2;
-        grown = realloc(rj->buf, cap);
-        if (grown == NULL)
-            return -1;
-        rj->buf = grown;
-        rj->cap = cap;
-    }
+    if (reserve(&rj->buf, &rj->cap, rj->len + len) != 0)
+        return -1;
     memcpy(rj->buf + rj->len, s, len);
     rj->len += len;
     return 0;
