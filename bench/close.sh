@@ -19,13 +19,14 @@
 #   (d) the layout bound, `floor --clustered`: the same, but each line is
 #       stored with a commission in one b-tree clustered by (org, period,
 #       partner, deal), from a copy of the file sorted by that key (the
-#       sort is not timed). No layout that keeps every line and its commission
-#       can store them for less, so d/b is the least a/b could be.
+#       sort is not timed). No layout that keeps every line and its
+#       commission in SQLite can store them for less, so d/b is the least
+#       a/b could be.
 # Each is timed by bench/measure.c (wall, CPU = user + system, peak RSS of
 # the process). It prints the medians, the ratios payrun/sqlite3,
 # payrun/floor and bound/sqlite3 (wall) and payrun's time per line, and
-# writes the same table
-# to bench/results/close.txt. Any non-zero exit fails the whole run.
+# writes the same table to bench/results/close.txt. Any non-zero exit
+# fails the whole run.
 #
 # Needs only what scripts/deps.sh installs: cc, cmake, the sqlite3 shell,
 # libcsv and the SQLite headers.
