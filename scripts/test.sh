@@ -5,9 +5,9 @@
 # compiles without a warning; then the quick reliability suites (kill -9,
 # I/O errors, races) against the plain build; then the unit and plugin
 # suites and the demo once more under valgrind; then a short fuzz run of
-# the decimal parser, the YAML loader and the CSV importer
-# (tests/fuzz/run.sh, FUZZ_SECONDS a target, 15 by default), which fails on
-# any crash, leak or property.
+# the decimal parser, the YAML loader, the CSV importer and the bank result
+# file (tests/fuzz/run.sh, FUZZ_SECONDS a target, 15 by default), which
+# fails on any crash, leak or property.
 # This is the README's test command, and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

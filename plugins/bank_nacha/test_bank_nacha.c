@@ -501,14 +501,6 @@ static void check_ok(const char *data, struct ach_file *f)
                   why);
 }
 
-static int has_count(const fake_host *fh, const char *name)
-{
-    for (int i = 0; i < fh->n_counts; i++)
-        if (strcmp(fh->counts_names[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 static int file_exists(const char *path)
 {
     struct stat sb;
@@ -795,7 +787,7 @@ START_TEST(nothing_to_pay_writes_no_file)
     ck_assert_int_eq(fh.n_outputs, 0);
     ck_assert_int_eq(fh.n_listed, 0);
     ck_assert(!file_exists(fh_path(&fh, "ach.txt")));
-    ck_assert(has_count(&fh, "entries"));
+    ck_assert(fh_has_count(&fh, "entries"));
     ck_assert_int_eq(fh_count(&fh, "entries"), 0);
     ck_assert_int_eq(fh_count(&fh, "total_cents"), 0);
     ck_assert_int_eq(fh_count(&fh, "skipped_no_bank_details"), 1);
@@ -828,7 +820,7 @@ START_TEST(rerun_after_processing_writes_nothing)
     ck_assert_int_eq(fh_run_plugin(&fh, "bank_nacha"), PAYRUN_OK);
     ck_assert_int_eq(fh.n_outputs, 1); /* still only the first run's file */
     ck_assert_int_eq(fh.n_listed, 0);
-    ck_assert(has_count(&fh, "entries"));
+    ck_assert(fh_has_count(&fh, "entries"));
     ck_assert_int_eq(fh_count(&fh, "entries"), 0);
     fh_cleanup(&fh);
 }

@@ -30,34 +30,10 @@ Suite *status_transitions_suite(void);
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static void payout(struct payrun_payout_view *p, const char *id, const char *status,
-                   const char *reference)
-{
-    memset(p, 0, sizeof(*p));
-    p->id = id;
-    p->org = "acme";
-    p->period = "2026-02";
-    p->partner_id = "p-001";
-    p->partner_name = "Acme Resellers";
-    p->currency = "USD";
-    p->amount = 10000;
-    p->status = status;
-    p->reference = reference;
-    p->paid_at = "";
-    p->notes = "";
-}
-
 /* po_a1..po_a6 processing, po_b1 approved, po_c1 paid as BANK-0777. */
 static void batch(fake_host *fh)
 {
-    static const char *const ids[] = {"po_a1", "po_a2", "po_a3", "po_a4", "po_a5", "po_a6"};
-    size_t n = 0;
-
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
-        payout(&fh->payouts[n++], ids[i], "processing", "");
-    payout(&fh->payouts[n++], "po_b1", "approved", "");
-    payout(&fh->payouts[n++], "po_c1", "paid", "BANK-0777");
-    fh->n_payouts = n;
+    fh_result_payouts(fh);
 }
 
 static const struct payrun_payout_view *find(const fake_host *fh, const char *id)

@@ -1,8 +1,8 @@
 /*
- * fuzz_common.h: what the three harnesses share: libFuzzer's entry points,
- * a check that aborts with the property that failed (libFuzzer saves the
- * input as a crash), and the directory for the files a harness rewrites
- * each run.
+ * fuzz_common.h: what the harnesses share: libFuzzer's entry points, a
+ * check that aborts with the property that failed (libFuzzer saves the
+ * input as a crash), the directory for the files a harness rewrites each
+ * run, and the check of a CSV plugin's rejects file.
  */
 #ifndef PAYRUN_FUZZ_COMMON_H
 #define PAYRUN_FUZZ_COMMON_H
@@ -34,5 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * memory.
  */
 const char *fuzz_temp_dir(void);
+
+/*
+ * The rejects file a CSV plugin wrote at `path` ("file,line,reason,record"),
+ * read back with strict libcsv: no NUL byte, the header, 4 cells a row, the
+ * line cell a number, no cell a spreadsheet would run as a formula, and
+ * `rejected` rows (exactly when `exact`, at least otherwise: a run stopped
+ * midway may have written rows it never counted). Aborts on any breach.
+ */
+void fuzz_check_rejects(const char *path, size_t rejected, int exact);
 
 #endif

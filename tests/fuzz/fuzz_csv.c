@@ -11,12 +11,9 @@
  * "missing column" error. An odd-sized input runs with on_reject: skip,
  * an even-sized one with the default, fail: the two end a run differently.
  *
- * Per-run cost is kept small: fh_init makes a temp directory (mkdtemp) and
- * fh_cleanup removes it with system("rm -rf"), far too slow per run, so
- * both run once; each run starts from a copy of the fake host as it was
- * set up and overwrites the same input file. The plugin is dlopen'ed once
- * here and kept open, so the loader's own dlopen/dlclose per run only moves
- * a reference count: the library, with its coverage counters, stays mapped.
+ * Per-run cost is kept small (fuzz_plugin.h): the fake host is set up once
+ * and each run starts from a copy of it and overwrites the same input
+ * file, and the plugin stays loaded between runs.
  *
  * Besides crashes and leaks the harness checks what the README promises:
  * a failure is always reported through host->error; when a file is read to
@@ -26,16 +23,14 @@
  * rejected record, with no cell that a spreadsheet would run as a formula
  * and no NUL byte (a row rejected for one shows it as U+2400).
  */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <csv.h>
-
 #include "fake_host.h"
 #include "fuzz_common.h"
+#include "fuzz_plugin.h"
 
 /* tests/fixtures/attribution_csv/partners.csv and attributions.csv. */
 static const char good_partners[] =
@@ -62,150 +57,19 @@ static const char *const known_partners[] = {"P-001", "P-002", "P-003", "P-004"}
  * struct holds several hundred KiB of recording arrays. */
 static fake_host base, fh;
 static char input_path[PATH_MAX + 64];
-static void *pinned;
-/* FUZZ_VERBOSE set: print what each input came to, as run.sh does for its
- * inputs too large to fuzz. */
 static int verbose;
-
-static void cleanup(void)
-{
-    if (pinned != NULL)
-        dlclose(pinned);
-    fh_cleanup(&base);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* fh_init makes its directory in TMPDIR: point it at fuzz_temp_dir(). */
-    setenv("TMPDIR", fuzz_temp_dir(), 1);
-    verbose = getenv("FUZZ_VERBOSE") != NULL;
-    fh_init(&base);
-    atexit(cleanup);
+    verbose = fuzz_plugin_init(&base, "attribution_csv");
     for (size_t i = 0; i < sizeof(known_partners) / sizeof(known_partners[0]); i++)
         base.known_partners[base.n_known_partners++] = known_partners[i];
     fh_write_file(&base, "partners.csv", good_partners);
     fh_write_file(&base, "attributions.csv", good_attributions);
     snprintf(input_path, sizeof(input_path), "%s", fh_path(&base, "input.csv"));
-    pinned = dlopen(PLUGIN_BUILD_DIR "/attribution_csv.so", RTLD_NOW | RTLD_LOCAL);
-    if (pinned == NULL) {
-        fprintf(stderr, "fuzz_csv: %s\n", dlerror());
-        abort();
-    }
     return 0;
-}
-
-/* ---- the rejects file, read back with libcsv --------------------------- */
-
-struct rejects_check {
-    size_t records, fields;
-    int bad_cell; /* a cell that starts a formula, or a line cell not a number */
-    char bad_text[64];
-};
-
-static void on_cell(void *s, size_t len, void *data)
-{
-    struct rejects_check *rc = data;
-    const char *t = s != NULL ? s : ""; /* libcsv may pass NULL for an empty cell */
-
-    if (rc->fields == 1 && rc->records > 0) {
-        int digits = len > 0;
-        for (size_t i = 0; i < len; i++)
-            digits &= t[i] >= '0' && t[i] <= '9';
-        if (!digits && !rc->bad_cell) {
-            rc->bad_cell = 1;
-            snprintf(rc->bad_text, sizeof(rc->bad_text), "line cell \"%.*s\"",
-                     (int)(len < 40 ? len : 40), t);
-        }
-    } else if (len > 0 && t[0] != '\0' && strchr("=+-@\t\r\n", t[0]) != NULL &&
-               !rc->bad_cell) {
-        rc->bad_cell = 1;
-        snprintf(rc->bad_text, sizeof(rc->bad_text), "cell %zu starts with 0x%02X", rc->fields,
-                 (unsigned char)t[0]);
-    }
-    rc->fields++;
-}
-
-static void on_row(int ch, void *data)
-{
-    struct rejects_check *rc = data;
-
-    (void)ch;
-    MUST(rc->fields == 4, "rejects row %zu has %zu cells", rc->records + 1, rc->fields);
-    rc->records++;
-    rc->fields = 0;
-}
-
-static int is_lf(unsigned char ch) { return ch == '\n'; }
-static int no_space(unsigned char ch) { (void)ch; return 0; }
-
-static int has_count(const fake_host *h, const char *name)
-{
-    for (int i = 0; i < h->n_counts; i++)
-        if (strcmp(h->counts_names[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-/* The whole file and its length, read without strlen so that a NUL byte
- * in it is seen (and refused) rather than cutting the text short. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, got;
-
-    if (f == NULL)
-        return NULL;
-    do {
-        if (cap - *len < 4096) {
-            char *grown = realloc(buf, cap + 65536);
-            MUST(grown != NULL, "out of memory reading %s", path);
-            buf = grown;
-            cap += 65536;
-        }
-        got = fread(buf + *len, 1, cap - *len - 1, f);
-        *len += got;
-    } while (got > 0);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static void check_rejects(const fake_host *h)
-{
-    struct csv_parser p;
-    struct rejects_check rc = {0};
-    size_t len = 0, rows, counted;
-    char *text = read_all(h->outputs[0], &len);
-
-    MUST(text != NULL, "rejects file %s is missing", h->outputs[0]);
-    MUST(memchr(text, '\0', len) == NULL, "a NUL byte in the rejects file, at offset %zu",
-         (size_t)((const char *)memchr(text, '\0', len) - text));
-    MUST(strncmp(text, "file,line,reason,record\n", 24) == 0, "rejects header: %.40s", text);
-    MUST(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) == 0, "csv_init failed");
-    /* Only LF ends a row, as the plugin writes them; a CR is data. Nothing
-     * is trimmed, so a cell " =1" is not mistaken for "=1". */
-    csv_set_term_func(&p, is_lf);
-    csv_set_space_func(&p, no_space);
-    /* libcsv grows a cell 128 bytes at a time; a 1 MiB raw record would
-     * cost 8192 reallocs, each a copy under ASan. */
-    csv_set_blk_size(&p, (size_t)1 << 20);
-    MUST(csv_parse(&p, text, len, on_cell, on_row, &rc) == len,
-         "rejects file is not valid CSV: %s", csv_strerror(csv_error(&p)));
-    MUST(csv_fini(&p, on_cell, on_row, &rc) == 0, "rejects file ends inside a quoted cell");
-    csv_free(&p);
-    MUST(!rc.bad_cell, "rejects file: %s", rc.bad_text);
-    rows = rc.records - 1;
-    counted = (size_t)(fh_count(h, "partners_rejected") + fh_count(h, "rejected"));
-    /* Both files read to the end: every rejected row is there, once. A run
-     * stopped midway may have written rows it never counted. */
-    if (has_count(h, "read"))
-        MUST(rows == counted, "%zu rejects rows for %zu rejected records", rows, counted);
-    else
-        MUST(rows >= counted, "%zu rejects rows for %zu rejected records", rows, counted);
-    free(text);
 }
 
 /* ---- one run ------------------------------------------------------------- */
@@ -246,14 +110,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fh.n_errors ? "; error: " : "", fh.n_errors ? fh.last_error : "");
     MUST(rc == PAYRUN_OK || fh.n_errors > 0, "run returned %d without reporting an error", rc);
     MUST(memchr(fh.last_error, '\0', sizeof(fh.last_error)) != NULL, "error not terminated");
-    if (has_count(&fh, "partners_read"))
+    if (fh_has_count(&fh, "partners_read"))
         MUST(fh_count(&fh, "partners_read") ==
                  fh_count(&fh, "partners_imported") + fh_count(&fh, "partners_rejected"),
              "partners_read %lld != imported %lld + rejected %lld",
              (long long)fh_count(&fh, "partners_read"),
              (long long)fh_count(&fh, "partners_imported"),
              (long long)fh_count(&fh, "partners_rejected"));
-    if (has_count(&fh, "read"))
+    if (fh_has_count(&fh, "read"))
         MUST(fh_count(&fh, "read") == fh_count(&fh, "imported") + fh_count(&fh, "rejected") +
                                           fh_count(&fh, "not_commissionable"),
              "read %lld != imported %lld + rejected %lld + not_commissionable %lld",
@@ -268,7 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              (long long)fh_count(&fh, "imported"), fh.n_lines);
     MUST(fh.n_outputs <= 1, "%d outputs", fh.n_outputs);
     if (fh.n_outputs == 1)
-        check_rejects(&fh);
+        /* Both files read to the end: every rejected row is there, once. A
+         * run stopped midway may have written rows it never counted. */
+        fuzz_check_rejects(fh.outputs[0],
+                           (size_t)(fh_count(&fh, "partners_rejected") + fh_count(&fh, "rejected")),
+                           fh_has_count(&fh, "read"));
     else
         MUST(fh_count(&fh, "rejected") + fh_count(&fh, "partners_rejected") == 0,
              "rows rejected but no rejects file");

@@ -33,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 rss=${RSS_LIMIT_MB:-256}
-targets=(money config csv)
+targets=(money config csv results)
 limits=(-rss_limit_mb="$rss" -timeout=10)
 
 cc=${CC:-clang}

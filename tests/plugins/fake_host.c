@@ -230,12 +230,54 @@ static void h_count(payrun_stage *st, const char *name, int64_t n)
     }
 }
 
-int64_t fh_count(const fake_host *fh, const char *name)
+static int count_index(const fake_host *fh, const char *name)
 {
     for (int i = 0; i < fh->n_counts; i++)
         if (strcmp(fh->counts_names[i], name) == 0)
-            return fh->counts[i];
-    return 0;
+            return i;
+    return -1;
+}
+
+int64_t fh_count(const fake_host *fh, const char *name)
+{
+    int i = count_index(fh, name);
+
+    return i < 0 ? 0 : fh->counts[i];
+}
+
+int fh_has_count(const fake_host *fh, const char *name)
+{
+    return count_index(fh, name) >= 0;
+}
+
+static void result_payout(struct payrun_payout_view *p, const char *id, const char *status,
+                          const char *reference)
+{
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    p->org = "acme";
+    p->period = "2026-02";
+    p->partner_id = "p-001";
+    p->partner_name = "Acme Resellers";
+    p->currency = "USD";
+    p->amount = 10000;
+    p->status = status;
+    p->reference = reference;
+    p->paid_at = "";
+    p->notes = "";
+}
+
+void fh_result_payouts(fake_host *fh)
+{
+    static const char *const processing[] = {"po_a1", "po_a2", "po_a3",
+                                             "po_a4", "po_a5", "po_a6"};
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(processing) / sizeof(processing[0]); i++)
+        result_payout(&fh->payouts[n++], processing[i], "processing", "");
+    result_payout(&fh->payouts[n++], "po_b1", "approved", "");
+    result_payout(&fh->payouts[n++], "po_c1", "paid", "BANK-0777");
+    fh->n_payouts = n;
 }
 
 static int h_output_open(payrun_stage *st, const char *path, unsigned flags, payrun_output **out)
@@ -462,12 +504,14 @@ static int h_payout_move(payrun_stage *st, const char *payout_id, int move, cons
             p = &fh->payouts[i];
     if (p == NULL) {
         snprintf(why, why_len, "payout \"%s\" not found", payout_id);
+        fh->n_refused++;
         return PAYRUN_ERR_INPUT;
     }
     if (strcmp(p->status, target) == 0 && strcmp(p->reference, detail ? detail : "") == 0)
         return PAYRUN_SKIPPED;
     if (strcmp(p->status, "processing") != 0) {
         snprintf(why, why_len, "payout \"%s\" is %s, not processing", payout_id, p->status);
+        fh->n_refused++;
         return PAYRUN_ERR_INPUT;
     }
     if (fh->n_moves >= FH_MAX)

@@ -99,6 +99,7 @@ typedef struct fake_host {
     char moved_ids[FH_MAX][32];
     int moves[FH_MAX];
     char move_details[FH_MAX][129];
+    int n_refused; /* payout_move calls refused (unknown, not in processing) */
 } fake_host;
 
 /* Initialise with a fresh temp dir and org acme, period 2026-02, USD. */
@@ -108,6 +109,12 @@ void fh_set(fake_host *fh, const char *key, const char *value);
 void fh_set_item(fake_host *fh, const char *key, int index, const char *field,
                  const char *value);
 int64_t fh_count(const fake_host *fh, const char *name);
+/* Whether the plugin set the count at all (fh_count says 0 either way). */
+int fh_has_count(const fake_host *fh, const char *name);
+/* The payouts a bank result file is applied to, in status_transitions'
+ * suite and fuzz_results: po_a1..po_a6 processing, po_b1 approved, po_c1
+ * paid as BANK-0777 (org acme, period 2026-02, partner p-001, 100.00 USD). */
+void fh_result_payouts(fake_host *fh);
 /* Absolute path of `rel` under the temp dir (static buffer, rotating). */
 const char *fh_path(fake_host *fh, const char *rel);
 /* Write `text` to `rel` under the temp dir. */
