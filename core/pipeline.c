@@ -509,6 +509,22 @@ static int process_gone(long pid)
     return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
+/* The PID of a temporary file's ".tmp-PID" suffix, given the digits after
+ * ".tmp-": 0 unless they are a PID's and nothing else. */
+static long tmp_pid(const char *digits)
+{
+    long pid = 0;
+
+    if (*digits < '1' || *digits > '9')
+        return 0;
+    for (const char *c = digits; *c; c++) {
+        if (*c < '0' || *c > '9' || pid > 99999999) /* far above any pid_max */
+            return 0;
+        pid = pid * 10 + (*c - '0');
+    }
+    return pid;
+}
+
 static void remove_stale_tmps(run_ctx *r, const char *final)
 {
     const char *slash = strrchr(final, '/');
@@ -526,23 +542,15 @@ static void remove_stale_tmps(run_ctx *r, const char *final)
     if ((d = opendir(dir)) == NULL)
         return;
     while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name, *digits;
-        long pid = 0;
+        const char *n = de->d_name;
+        long pid;
         struct stat sb;
         struct stale_match m;
-        int ok;
 
         if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp-", 5) != 0)
             continue;
-        digits = n + blen + 5;
-        ok = *digits >= '1' && *digits <= '9';
-        for (const char *c = digits; ok && *c; c++) {
-            if (*c < '0' || *c > '9' || pid > 99999999) /* far above any pid_max */
-                ok = 0;
-            else
-                pid = pid * 10 + (*c - '0');
-        }
-        if (!ok || pid == (long)getpid() || !process_gone(pid))
+        pid = tmp_pid(n + blen + 5);
+        if (pid == 0 || pid == (long)getpid() || !process_gone(pid))
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", dir, n) >= (int)sizeof(path))
             continue;
@@ -720,7 +728,9 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
         if (keep_it) {
             int renamed = rename(o->tmp, o->final) == 0, saved = errno;
             /* Another payrun may have finished this rename for us (see
-             * recover_one): the file in place is the one we wrote. */
+             * recover_one, which leaves a live run's files alone but may
+             * not be able to tell): the file in place is the one we
+             * wrote. */
             if (!renamed && saved == ENOENT && committed && access(o->final, F_OK) == 0)
                 renamed = 1;
             if (renamed && committed && r->s)
@@ -1682,15 +1692,26 @@ static int restore_outputs(run_ctx *r, pr_err *err)
 
 /* Output files of a committed run whose process died before renaming
  * them: their temporary files are complete (fsynced before the commit)
- * and recorded with their digest, so they are put in place now. */
+ * and recorded with their digest, so they are put in place now. A run
+ * whose process is still alive has committed and is about to rename them
+ * itself: they are its to put in place (it says so if it cannot), and a
+ * later run finds them if it dies first. */
 static int recover_one(void *ud, int64_t run_id, const char *final, const char *tmp,
                        const char *sha256)
 {
     run_ctx *r = ud;
     char hex[65];
     pr_err e = {0};
+    const char *suffix = strstr(tmp, ".tmp-");
+    long pid;
+    int tmp_there;
 
-    int tmp_there = access(tmp, F_OK) == 0;
+    while (suffix != NULL && strstr(suffix + 1, ".tmp-") != NULL)
+        suffix = strstr(suffix + 1, ".tmp-");
+    pid = suffix ? tmp_pid(suffix + 5) : 0;
+    if (pid != 0 && pid != (long)getpid() && !process_gone(pid))
+        return 0;
+    tmp_there = access(tmp, F_OK) == 0;
 
     if (tmp_there && file_digest(tmp, hex, &e) == 0 && strcmp(hex, sha256) == 0) {
         if (rename(tmp, final) != 0) {
