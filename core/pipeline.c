@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ struct payrun_output {
                     * that is already in place */
     int recorded;  /* in pending_outputs, in the run's transaction: after the
                     * commit its temporary file is the next run's to put in place */
+    int lock_fd;   /* holds an flock on the temporary file until it is renamed or
+                    * removed, so another run leaves it to us; -1 if none */
     sha256_ctx hash;           /* of the bytes written, for the audit trail */
     char digest[SHA256_HEX_LEN + 1]; /* set by output_close */
     payrun_stage *st;
@@ -633,14 +636,22 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags,
         return h_error(st, PAYRUN_ERR, NULL, "out of memory");
     }
     o->tmp = buf_take(&tmp);
+    o->lock_fd = -1;
     fd = o->discard ? mkstemp(o->tmp)
                     : open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* The lock says "this run is alive and will rename or remove the file
+     * itself" (recover_one). The kernel drops it when the process dies. A
+     * file system without flock only loses that courtesy. */
+    if (fd >= 0 && !o->discard && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        o->lock_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0 || (o->f = fdopen(fd, "wb")) == NULL) {
         int saved = errno;
         if (fd >= 0)
             close(fd);
         h_error(st, PAYRUN_ERR_IO, "check that the output directory is writable",
                 "cannot create \"%s\": %s", o->tmp, strerror(saved));
+        if (o->lock_fd >= 0)
+            close(o->lock_fd);
         free(o->tmp);
         free(o->final);
         free(o);
@@ -681,6 +692,17 @@ static int h_output_close(payrun_output *o)
         return h_error(o->st, PAYRUN_ERR_IO, "check free disk space", "cannot write \"%s\": %s",
                        o->tmp, strerror(rc));
     return PAYRUN_OK;
+}
+
+static int file_digest(const char *path, char hex[SHA256_HEX_LEN + 1], pr_err *err);
+
+/* Whether the file at `path` has this SHA-256 (hex). */
+static int same_digest(const char *path, const char *digest)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    pr_err e = {0};
+
+    return file_digest(path, hex, &e) == 0 && strcmp(hex, digest) == 0;
 }
 
 static int fsync_dir_of(const char *path)
@@ -727,11 +749,10 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
         }
         if (keep_it) {
             int renamed = rename(o->tmp, o->final) == 0, saved = errno;
-            /* Another payrun may have finished this rename for us (see
-             * recover_one, which leaves a live run's files alone but may
-             * not be able to tell): the file in place is the one we
-             * wrote. */
-            if (!renamed && saved == ENOENT && committed && access(o->final, F_OK) == 0)
+            /* Another payrun may have finished this rename for us, where
+             * our lock could not be taken (recover_one): it checked the
+             * digest, and so do we. */
+            if (!renamed && saved == ENOENT && committed && same_digest(o->final, o->digest))
                 renamed = 1;
             if (renamed && committed && r->s)
                 store_output_done(r->s, o->final, NULL);
@@ -780,6 +801,8 @@ static int finish_outputs(run_ctx *r, int committed, pr_err *err)
         } else {
             unlink(o->tmp);
         }
+        if (o->lock_fd >= 0)
+            close(o->lock_fd); /* renamed, removed, or kept for the next run */
         free(o->tmp);
         free(o->final);
         free(o);
@@ -1361,8 +1384,6 @@ static void digest_node(sha256_ctx *c, const cfg_node *n)
     }
 }
 
-static int file_digest(const char *path, char out[65], pr_err *err);
-
 /* What a run's results depend on: org, currency and the pipeline's stages
  * (plugins, their versions and exact files, and their with: blocks), not
  * the rest of the config, so adding an actor does not make a closed
@@ -1690,26 +1711,35 @@ static int restore_outputs(run_ctx *r, pr_err *err)
     return rc;
 }
 
+/* Whether a live run holds the lock on this temporary file (h_output_open):
+ * it has committed and is about to rename the file itself. */
+static int output_locked(const char *tmp)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC), held = 0;
+
+    if (fd < 0)
+        return 0;
+    held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
 /* Output files of a committed run whose process died before renaming
  * them: their temporary files are complete (fsynced before the commit)
- * and recorded with their digest, so they are put in place now. A run
- * whose process is still alive has committed and is about to rename them
- * itself: they are its to put in place (it says so if it cannot), and a
- * later run finds them if it dies first. */
+ * and recorded with their digest, so they are put in place now. A file
+ * its run still holds locked is that run's to put in place (the run is
+ * between its commit and its renames, and says so if it cannot); a later
+ * run finds it if the run dies first. The lock, not the PID in the name,
+ * tells: a PID is reused (PID 1 in a container is always alive). */
 static int recover_one(void *ud, int64_t run_id, const char *final, const char *tmp,
                        const char *sha256)
 {
     run_ctx *r = ud;
     char hex[65];
     pr_err e = {0};
-    const char *suffix = strstr(tmp, ".tmp-");
-    long pid;
     int tmp_there;
 
-    while (suffix != NULL && strstr(suffix + 1, ".tmp-") != NULL)
-        suffix = strstr(suffix + 1, ".tmp-");
-    pid = suffix ? tmp_pid(suffix + 5) : 0;
-    if (pid != 0 && pid != (long)getpid() && !process_gone(pid))
+    if (output_locked(tmp))
         return 0;
     tmp_there = access(tmp, F_OK) == 0;
 

@@ -193,25 +193,29 @@ expect_err_lines 3 "two removals and the warning about the recorded file, nothin
 rm -f "$o2/payouts.csv.tmp-$$" "$o2/payouts.csv.tmp-${dead}x" "$o2/notes.csv.tmp-$dead" "$o2/accrual.journal.tmp-$dead2"
 q "DELETE FROM pending_outputs"
 
-# A committed run's file whose process is still alive is that run's to put
-# in place (it is between its commit and its renames): another run leaves
-# it alone and says nothing. Once the process is gone, the next run puts it
-# in place.
-sleep 60 & live=$!
-printf 'complete\n' >"$o2/alive.csv.tmp-$live"
+# A committed run's file that its run still holds locked (the run is
+# between its commit and its renames) is that run's to put in place:
+# another run leaves it alone and says nothing. Once the lock is gone, the
+# next run puts it in place, whatever process has the PID in its name
+# (here 1, always alive, as a killed run's PID would be in a container).
+printf 'complete\n' >"$o2/alive.csv.tmp-1"
+flock -F -x "$o2/alive.csv.tmp-1" sleep 600 >/dev/null 2>&1 & holder=$!
+for i in $(seq 50); do
+  flock -n -s "$o2/alive.csv.tmp-1" true 2>/dev/null || break; sleep 0.1
+done
 q "INSERT INTO pending_outputs (org, run_id, final, tmp, sha256) VALUES ('acme',
-   (SELECT max(id) FROM runs), '$o2/alive.csv', '$o2/alive.csv.tmp-$live',
-   '$(sha256sum <"$o2/alive.csv.tmp-$live" | cut -d' ' -f1)')"
+   (SELECT max(id) FROM runs), '$o2/alive.csv', '$o2/alive.csv.tmp-1',
+   '$(sha256sum <"$o2/alive.csv.tmp-1" | cut -d' ' -f1)')"
 run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
-expect_rc 0 "a rerun while a live run's committed file waits"
-[ ! -e "$o2/alive.csv" ] && [ -e "$o2/alive.csv.tmp-$live" ] && ok ||
-  fail "a live run's committed file is left to it"
-if grep -q 'alive.csv' <<<"$err"; then fail "nothing said about a live run's file"; else ok; fi
-kill "$live"; wait "$live" 2>/dev/null || true
+expect_rc 0 "a rerun while a running run's committed file waits"
+[ ! -e "$o2/alive.csv" ] && [ -e "$o2/alive.csv.tmp-1" ] && ok ||
+  fail "a running run's committed file is left to it"
+if grep -q 'alive.csv' <<<"$err"; then fail "nothing said about a running run's file"; else ok; fi
+kill "$holder"; wait "$holder" 2>/dev/null || true
 run "$PAYRUN" run close --period 2026-02 --config "$cfg" --as alice
-expect_rc 0 "a rerun once that run's process is gone"
+expect_rc 0 "a rerun once that run's lock is gone"
 expect_err "put $o2/alive.csv in place: run " "its file is put in place, and said"
-[ "$(cat "$o2/alive.csv" 2>/dev/null)" = complete ] && [ ! -e "$o2/alive.csv.tmp-$live" ] &&
+[ "$(cat "$o2/alive.csv" 2>/dev/null)" = complete ] && [ ! -e "$o2/alive.csv.tmp-1" ] &&
   [ "$(q "SELECT count(*) FROM pending_outputs")" = 0 ] && ok ||
   fail "alive.csv in place, its temporary file and pending row gone"
 rm -f "$o2/alive.csv"
