@@ -233,6 +233,10 @@ int csvin_open(struct csvin *rd, const struct payrun_host *h, payrun_stage *st,
     rd->max_record = max_record;
     rd->lineno = 0;
     rd->eof = rd->replay = rd->open = 0;
+    rd->blk_len = rd->blk_pos = 0;
+    rd->blk_eof = 0;
+    if (rd->blk == NULL && (rd->blk = malloc(CSV_BLOCK_BYTES)) == NULL)
+        return h->error(st, PAYRUN_ERR, NULL, "out of memory opening \"%s\"", path);
     rd->f = fopen(path, "rb");
     if (rd->f == NULL)
         return h->error(st, PAYRUN_ERR_NOINPUT, hint, "cannot open \"%s\": %s", path,
@@ -262,7 +266,8 @@ void csvin_free(struct csvin *rd)
     free(rd->flen);
     free(rd->raw);
     free(rd->line);
-    rd->fbuf = rd->raw = rd->line = NULL;
+    free(rd->blk);
+    rd->fbuf = rd->raw = rd->line = rd->blk = NULL;
     rd->foff = rd->flen = NULL;
     rd->fbuf_cap = rd->fbuf_len = rd->fields_cap = rd->n_fields = 0;
     rd->raw_cap = rd->raw_len = rd->line_cap = 0;
@@ -275,27 +280,61 @@ int csvin_out_of_memory(const struct csvin *rd)
 }
 
 /* The next physical line into rd->line: 1, 0 at the end of the file, or a
- * reported failure. */
+ * reported failure. Of a line longer than the record limit, a little more
+ * than the limit is kept (enough to be seen as too long, a byte order mark
+ * included) and the rest read and dropped: a file of one endless line
+ * costs a block and a record, not its size. */
 static int read_line(struct csvin *rd)
 {
-    ssize_t got;
+    const size_t keep = rd->max_record + 4;
+    size_t n = 0;
+    int ended = 0, any = 0;
 
     if (rd->replay) {
         rd->replay = 0; /* the line that ended a runaway record starts anew */
         return 1;
     }
-    errno = 0;
-    got = getline(&rd->line, &rd->line_cap, rd->f);
-    if (got < 0) {
-        if (ferror(rd->f))
-            return rd->host->error(rd->st, PAYRUN_ERR_IO, NULL, "cannot read \"%s\": %s",
-                                   rd->path, strerror(errno ? errno : EIO));
-        if (errno == ENOMEM)
-            return csvin_out_of_memory(rd);
-        return 0;
+    while (!ended) {
+        const char *start, *nl;
+        size_t avail, take, copy;
+
+        if (rd->blk_pos == rd->blk_len) {
+            size_t got;
+
+            if (rd->blk_eof)
+                break;
+            errno = 0;
+            got = fread(rd->blk, 1, CSV_BLOCK_BYTES, rd->f);
+            if (got == 0) {
+                if (ferror(rd->f))
+                    return rd->host->error(rd->st, PAYRUN_ERR_IO, NULL, "cannot read \"%s\": %s",
+                                           rd->path, strerror(errno ? errno : EIO));
+                rd->blk_eof = 1;
+                break;
+            }
+            rd->blk_pos = 0;
+            rd->blk_len = got;
+        }
+        start = rd->blk + rd->blk_pos;
+        avail = rd->blk_len - rd->blk_pos;
+        nl = memchr(start, '\n', avail);
+        take = nl ? (size_t)(nl - start) + 1 : avail;
+        copy = n < keep ? (take < keep - n ? take : keep - n) : 0;
+        if (copy > 0) {
+            if (reserve(&rd->line, &rd->line_cap, n + copy + 1) != 0)
+                return csvin_out_of_memory(rd);
+            memcpy(rd->line + n, start, copy);
+            n += copy;
+        }
+        rd->blk_pos += take;
+        any = 1;
+        ended = nl != NULL;
     }
+    if (!any)
+        return 0;
+    rd->line[n] = '\0';
     rd->lineno++;
-    rd->line_len = (size_t)got;
+    rd->line_len = n;
     return 1;
 }
 

@@ -4,8 +4,10 @@
  * (attribution_csv, status_transitions) and linked into each of them, so a
  * fix to how a file is read or a bad record is reported is made once.
  *
- * A file is streamed one physical line at a time from getline() into
- * libcsv, which knows RFC 4180 quoting. Only LF ends a record; a CR before
+ * A file is streamed one physical line at a time into libcsv, which knows
+ * RFC 4180 quoting; a line is kept only up to the record limit (the rest
+ * of an over-long line is read and dropped), so memory does not follow
+ * the file. Only LF ends a record; a CR before
  * it is dropped as libcsv "space" (at the edges of a field only, so a CR
  * inside quotes survives), so CRLF and LF files read alike, and every
  * record knows the line where it starts. Blanks are data: no trimming.
@@ -46,7 +48,10 @@ struct csvin {
     FILE *f;
     struct csv_parser csv;
     int csv_live;
-    char *line;
+    char *blk; /* the file, read a block at a time */
+    size_t blk_len, blk_pos;
+    int blk_eof;
+    char *line; /* the physical line being read, cut past max_record */
     size_t line_cap, line_len;
     int64_t lineno; /* physical lines read so far */
     int eof;
