@@ -112,6 +112,8 @@ static int reserve(char **buf, size_t *cap, size_t need)
 
     if (need <= *cap)
         return 0;
+    if (need > SIZE_MAX / 2)
+        return -1;
     while (c < need)
         c *= 2;
     grown = realloc(*buf, c);

@@ -49,19 +49,41 @@ static void h_log(payrun_stage *st, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+static int fh_report(fake_host *fh, int status, const char *hint, const char *fmt, va_list ap)
 {
-    va_list ap;
-    fake_host *fh = FH(st);
-
-    va_start(ap, fmt);
     vsnprintf(fh->last_error, sizeof(fh->last_error), fmt, ap);
-    va_end(ap);
     snprintf(fh->last_hint, sizeof(fh->last_hint), "%s", hint ? hint : "");
     fh->n_errors++;
     if (getenv("FAKE_HOST_VERBOSE"))
         fprintf(stderr, "plugin error: %s\n", fh->last_error);
     return status;
+}
+
+static int h_error(payrun_stage *st, int status, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = fh_report(FH(st), status, hint, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* A failure of the fake host itself, reported as the core reports its own
+ * (PAYRUN_ERR* means "already reported"), so a harness never mistakes it
+ * for a plugin that failed without saying why. */
+static int fh_fail(fake_host *fh, int status, const char *fmt, ...) PAYRUN_PRINTF(3, 4);
+
+static int fh_fail(fake_host *fh, int status, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = fh_report(fh, status, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static const char *h_org(payrun_stage *st) { return FH(st)->org; }
@@ -305,14 +327,20 @@ static int h_output_open(payrun_stage *st, const char *path, unsigned flags, pay
 
 static int h_output_write(payrun_output *o, const void *data, size_t len)
 {
-    return fwrite(data, 1, len, o->f) == len ? PAYRUN_OK : PAYRUN_ERR_IO;
+    if (fwrite(data, 1, len, o->f) != len)
+        return fh_fail(o->fh, PAYRUN_ERR_IO, "fake host: cannot write output %d", o->index);
+    return PAYRUN_OK;
 }
 
 static int h_output_close(payrun_output *o)
 {
-    int rc = fclose(o->f) == 0 ? PAYRUN_OK : PAYRUN_ERR_IO;
+    fake_host *fh = o->fh;
+    int index = o->index, closed = fclose(o->f) == 0;
+
     free(o);
-    return rc;
+    if (!closed)
+        return fh_fail(fh, PAYRUN_ERR_IO, "fake host: cannot close output %d", index);
+    return PAYRUN_OK;
 }
 
 static int h_partner_put(payrun_stage *st, const struct payrun_partner *p, char *why,
@@ -515,7 +543,7 @@ static int h_payout_move(payrun_stage *st, const char *payout_id, int move, cons
         return PAYRUN_ERR_INPUT;
     }
     if (fh->n_moves >= FH_MAX)
-        return PAYRUN_ERR;
+        return fh_fail(fh, PAYRUN_ERR, "fake host: more than %d moves", FH_MAX);
     snprintf(fh->moved_ids[fh->n_moves], sizeof(fh->moved_ids[0]), "%s", payout_id);
     snprintf(fh->move_details[fh->n_moves], sizeof(fh->move_details[0]), "%s",
              detail ? detail : "");
