@@ -1,6 +1,9 @@
 # bench/common.sh: what close.sh and interactive.sh share. Sourced from the
 # top of the tree.
 
+# demo_close_stages: the demo close's import and commission stages.
+. scripts/demo-stages.sh
+
 # The commit a benchmark measures, as its results file names it: the short
 # hash, plus a warning when the sources of the build differ from it.
 bench_commit() {
@@ -30,17 +33,7 @@ allow_actor_override: true
 actors: { alice: [preparer] }
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "attributions-{period}.csv", partners: partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        rounding: half_even
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages "attributions-{period}.csv" partners.csv)
     - stage: approvals
       plugin: approval_rules
       with:

@@ -38,16 +38,7 @@ allow_actor_override: true
 actors: { alice: [preparer], bob: [approver], carol: [approver] }
 pipelines:
   close:
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "attributions-{period}.csv", partners: partners.csv }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
+$(demo_close_stages "attributions-{period}.csv" partners.csv)
     - stage: approvals
       plugin: approval_rules
       with: { reject_inactive_partners: true }

@@ -32,29 +32,9 @@ expect_err_lines() {
   if [ "$n" -le "$1" ]; then ok; else fail "$2: stderr has $n lines, expected at most $1"; fi
 }
 
-# demo_close_stages [ATTRIBUTIONS [PARTNERS]]: the first two stages of the
-# demo's close, as YAML items under a pipeline: attribution_csv reading
-# ATTRIBUTIONS (default in/attributions-{period}.csv) and PARTNERS (default
-# in/partners.csv), then commission_rules with the demo's rules and a
-# 100.00 minimum. The tests that close the demo data build their pipelines
-# from it, so the rules their figures depend on are written once.
-demo_close_stages() {
-  local lines='in/attributions-{period}.csv' partners=in/partners.csv
-  [ $# -lt 1 ] || lines=$1
-  [ $# -lt 2 ] || partners=$2
-  cat <<YAML
-    - stage: import
-      plugin: attribution_csv
-      with: { path: "$lines", partners: "$partners" }
-    - stage: commissions
-      plugin: commission_rules
-      with:
-        min_payout: "100.00"
-        rules:
-          - { name: gold-resellers, partner_type: reseller, partner_tier: gold, rate: "15" }
-          - { name: big-deals, min_amount: "100000.00", rate: "12.5" }
-YAML
-}
+# demo_close_stages: the demo close's import and commission stages, shared
+# with bench/ (scripts/demo-stages.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/demo-stages.sh"
 
 finish() {
   echo "$(basename "$0"): $passed passed, $failed failed"
